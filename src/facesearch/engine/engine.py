@@ -1,0 +1,115 @@
+"""The face engine: image bytes in, faces (box, landmarks, quality, descriptor) out.
+
+One engine per process holds the ONNX sessions (detector nets and embedder); building sessions costs far
+more than running them, so Lambda handlers and the CLI create it once and reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facesearch.engine.align import align_face
+from facesearch.engine.decode import DecodedImage, decode_image
+from facesearch.engine.detect import DetectedFace, MtcnnDetector
+from facesearch.engine.embed import Embedder
+from facesearch.engine.quality import FaceQuality, QualityFilter, assess_quality, quality_reasons
+
+FACE_MODEL_VERSION = "facesearch-mtcnn-dlibresnet-1.0"
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face in image pixel coordinates, with its quality and (optionally) its descriptor."""
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    confidence: float
+    quality: FaceQuality
+    descriptor: np.ndarray | None = None
+    rejected_reasons: tuple[str, ...] = ()
+
+    def bounding_box(self, width: int, height: int) -> dict[str, float]:
+        """Rekognition's BoundingBox: ratios of the image size (may extend slightly past 0..1 at the edges)."""
+        x1, y1, x2, y2 = self.box
+        return {
+            "Width": float((x2 - x1) / width),
+            "Height": float((y2 - y1) / height),
+            "Left": float(x1 / width),
+            "Top": float(y1 / height),
+        }
+
+    def landmarks_ratio(self, width: int, height: int) -> list[dict[str, float | str]]:
+        names = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
+        return [
+            {"Type": name, "X": float(x / width), "Y": float(y / height)}
+            for name, (x, y) in zip(names, self.landmarks, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class AnalyzedImage:
+    image: DecodedImage
+    faces: list[Face] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+
+class FaceEngine:
+    """Detect → align → assess → embed, with the models loaded once."""
+
+    def __init__(self, *, threads: int | None = None, min_face_size: int = 20, batch_size: int = 32) -> None:
+        threads = threads or int(os.environ.get("FACESEARCH_THREADS", 0)) or os.cpu_count() or 1
+        self.min_face_size = min_face_size
+        self.detector = MtcnnDetector(threads=threads)
+        self.embedder = Embedder(threads=threads, batch_size=batch_size)
+
+    def decode(self, data: bytes) -> DecodedImage:
+        return decode_image(data)
+
+    def analyze(
+        self,
+        image: bytes | DecodedImage,
+        *,
+        max_faces: int | None = None,
+        embed: bool = True,
+        quality_filter: QualityFilter | str = QualityFilter.NONE,
+        min_face_size: int | None = None,
+    ) -> AnalyzedImage:
+        """All faces largest first; faces failing ``quality_filter`` carry reasons and no descriptor.
+
+        ``max_faces`` caps how many faces are detected and returned (the largest ones), like DetectFaces;
+        IndexFaces' MaxFaces, which reports the excess as EXCEEDS_MAX_FACES, is the collection service's job.
+        """
+        decoded = image if isinstance(image, DecodedImage) else decode_image(image)
+        detected: list[DetectedFace] = self.detector.detect(
+            decoded.rgb, min_face_size=min_face_size or self.min_face_size, max_faces=max_faces
+        )
+        chips: list[np.ndarray] = []
+        faces: list[Face] = []
+        for det in detected:
+            chip = align_face(decoded.rgb, det.landmarks)
+            quality = assess_quality(chip, det.landmarks, det.box)
+            reasons = tuple(quality_reasons(quality, det.confidence, quality_filter))
+            faces.append(Face(det.box, det.landmarks, det.confidence, quality, None, reasons))
+            chips.append(chip)
+        if embed and faces:
+            wanted = [i for i, f in enumerate(faces) if not f.rejected_reasons]
+            if wanted:
+                vectors = self.embedder.embed(np.stack([chips[i] for i in wanted]))
+                for i, vec in zip(wanted, vectors, strict=True):
+                    f = faces[i]
+                    faces[i] = Face(f.box, f.landmarks, f.confidence, f.quality, vec, f.rejected_reasons)
+        return AnalyzedImage(decoded, faces)
+
+    def chips(self, image: DecodedImage, faces: list[Face]) -> list[np.ndarray]:
+        """Aligned chips for display/debugging (the same ones the embedder saw)."""
+        return [align_face(image.rgb, f.landmarks) for f in faces]
