@@ -21,7 +21,8 @@ from facesearch.errors import ImageTooLargeException, InvalidImageFormatExceptio
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
 # 80 megapixels: above any phone camera, far below a decompression bomb.
 MAX_IMAGE_PIXELS = 80_000_000
-SUPPORTED_FORMATS = frozenset({"JPEG", "PNG"})
+# WEBP beyond Rekognition (JPEG/PNG only): phones and web galleries produce it, faces-dev has one.
+SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def decode_image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
-        raise InvalidImageFormatException("bytes are not a recognised image (expected JPEG or PNG)") from exc
+        raise InvalidImageFormatException("bytes are not a recognised image (expected JPEG, PNG or WEBP)") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeException(f"image dimensions are too large: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:

