@@ -46,6 +46,13 @@ class ResourceAlreadyExistsException(FaceSearchError):
     http_status = 400
 
 
+class ConflictException(FaceSearchError):
+    """E.g. CreateUser with a UserId that already exists (Rekognition's name for it)."""
+
+    code = "ConflictException"
+    http_status = 400
+
+
 class ResourceInUseException(FaceSearchError):
     code = "ResourceInUseException"
     http_status = 400
