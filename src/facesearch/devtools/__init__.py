@@ -1,0 +1,1 @@
+"""Developer and test tooling (never imported by the service at run time)."""
