@@ -63,8 +63,8 @@ class QualityBar:
 # AUTO is LOW: it keeps every face of the dev gallery (old, small and soft photos included) while still
 # refusing the faces that only produce false matches. Callers who curate galleries pick MEDIUM or HIGH.
 QUALITY_BARS: dict[QualityFilter, QualityBar] = {
-    QualityFilter.LOW: QualityBar(0.80, 20, 3, 5, 99.5, 75, 60),
-    QualityFilter.MEDIUM: QualityBar(0.90, 40, 10, 12, 98, 55, 40),
+    QualityFilter.LOW: QualityBar(0.80, 20, 8, 5, 99.5, 75, 60),
+    QualityFilter.MEDIUM: QualityBar(0.90, 40, 14, 12, 98, 55, 40),
     QualityFilter.HIGH: QualityBar(0.97, 64, 25, 20, 95, 35, 25),
 }
 QUALITY_BARS[QualityFilter.AUTO] = QUALITY_BARS[QualityFilter.LOW]

@@ -1,0 +1,281 @@
+"""Collection commands: create/list/describe/delete collections, index images, search, list/delete faces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}  # the formats decode_image accepts
+
+
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    from facesearch.runtime import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="embedded", help="vector store (default: embedded)")
+    p.add_argument("--opensearch-url", default=None, help="e.g. http://127.0.0.1:9200 (backend opensearch)")
+    p.add_argument("--data-dir", type=Path, default=None, help="embedded store + audit log (default: $FACESEARCH_HOME)")
+    p.add_argument("--caller", default=None, help="who is asking (recorded in the audit log)")
+    p.add_argument("--purpose", default=None, help="why (recorded in the audit log)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    coll = sub.add_parser("collection", help="manage collections")
+    coll.add_argument("action", choices=["create", "list", "describe", "delete"])
+    coll.add_argument("collection_id", nargs="?")
+    coll.add_argument("--floor", type=float, default=None, help="minimum FaceMatchThreshold (default 80)")
+    coll.add_argument("--no-review", action="store_true", help="matches don't require human review")
+    _backend_args(coll)
+    coll.set_defaults(func=cmd_collection, needs_engine=False)
+
+    idx = sub.add_parser("index", help="index the faces in images (files or folders)")
+    idx.add_argument("paths", nargs="+", type=Path)
+    idx.add_argument("--collection", required=True)
+    idx.add_argument("--external-id-from", choices=["filename", "dirname", "none"], default="filename")
+    idx.add_argument("--max-faces", type=int, default=None)
+    idx.add_argument("--quality-filter", default="AUTO", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"])
+    idx.add_argument("--create", action="store_true", help="create the collection if it doesn't exist")
+    idx.add_argument("--json", action="store_true")
+    _backend_args(idx)
+    idx.set_defaults(func=cmd_index, needs_engine=True)
+
+    search = sub.add_parser("search", help="search a collection by image")
+    search.add_argument("image", type=Path)
+    search.add_argument("--collection", required=True)
+    search.add_argument("--all-faces", action="store_true", help="search every face, not just the largest")
+    search.add_argument("--threshold", type=float, default=None, help="FaceMatchThreshold (default: the floor)")
+    search.add_argument("--max-faces", type=int, default=10)
+    search.add_argument("--annotate", type=Path, metavar="OUT.jpg")
+    search.add_argument("--json", action="store_true")
+    _backend_args(search)
+    search.set_defaults(func=cmd_search, needs_engine=True)
+
+    faces = sub.add_parser("faces", help="list or delete faces in a collection")
+    faces.add_argument("action", choices=["list", "delete"])
+    faces.add_argument("--collection", required=True)
+    faces.add_argument("face_ids", nargs="*", help="face ids to delete")
+    faces.add_argument("--external-id", default=None, help="delete every face with this ExternalImageId")
+    faces.add_argument("--json", action="store_true")
+    _backend_args(faces)
+    faces.set_defaults(func=cmd_faces, needs_engine=False)
+
+
+class _NoEngine:
+    """The service for commands that never touch images: skips loading the ONNX models."""
+
+    def analyze(self, *_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("this command does not analyse images")
+
+
+def _service(args: argparse.Namespace):
+    from facesearch.collections.service import FaceCollectionService, RequestContext
+    from facesearch.runtime import default_caller, open_audit, open_store
+
+    engine: Any
+    if args.needs_engine:
+        from facesearch.engine.engine import FaceEngine
+
+        engine = FaceEngine()
+    else:
+        engine = _NoEngine()
+    store = open_store(args.backend, data_dir=args.data_dir, opensearch_url=args.opensearch_url)
+    service = FaceCollectionService(engine, store, open_audit(args.data_dir))
+    return service, RequestContext(caller=args.caller or default_caller(), purpose=args.purpose)
+
+
+def _print(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    print()
+
+
+def cmd_collection(args: argparse.Namespace) -> int:
+    service, ctx = _service(args)
+    with service.store:
+        if args.action == "list":
+            token = None
+            while True:
+                page = service.list_collections(**({"NextToken": token} if token else {}))
+                for cid in page["CollectionIds"]:
+                    print(cid)
+                token = page.get("NextToken")
+                if not token:
+                    return 0
+        if not args.collection_id:
+            raise SystemExit(f"collection {args.action} needs a COLLECTION_ID")
+        if args.action == "create":
+            params: dict[str, Any] = {"CollectionId": args.collection_id, "ReviewRequired": not args.no_review}
+            if args.floor is not None:
+                params["FaceMatchThresholdFloor"] = args.floor
+            _print(service.create_collection(context=ctx, **params))
+        elif args.action == "describe":
+            _print(service.describe_collection(CollectionId=args.collection_id))
+        else:
+            _print(service.delete_collection(context=ctx, CollectionId=args.collection_id))
+    return 0
+
+
+def iter_images(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return found
+
+
+def external_id(path: Path, mode: str) -> str | None:
+    import re
+
+    if mode == "none":
+        return None
+    raw = path.stem if mode == "filename" else path.parent.name
+    return re.sub(r"[^a-zA-Z0-9_.\-:]", "_", raw)[:255] or None
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facesearch.errors import FaceSearchError, ResourceNotFoundException
+
+    service, ctx = _service(args)
+    images = iter_images(args.paths)
+    indexed, skipped, no_face = 0, [], []
+    results = []
+    with service.store:
+        try:
+            service.store.get_collection(args.collection)
+        except ResourceNotFoundException:
+            if not args.create:
+                raise
+            service.create_collection(context=ctx, CollectionId=args.collection)
+        for path in tqdm(images, desc=f"indexing into {args.collection}", unit="img", file=sys.stderr):
+            params: dict[str, Any] = {
+                "CollectionId": args.collection,
+                "Image": {"Bytes": path.read_bytes()},
+                "QualityFilter": args.quality_filter,
+            }
+            if (ext := external_id(path, args.external_id_from)) is not None:
+                params["ExternalImageId"] = ext
+            if args.max_faces:
+                params["MaxFaces"] = args.max_faces
+            try:
+                out = service.index_faces(context=ctx, **params)
+            except FaceSearchError as exc:
+                skipped.append((str(path), f"{exc.code}: {exc.message}"))
+                continue
+            indexed += len(out["FaceRecords"])
+            if not out["FaceRecords"] and not out["UnindexedFaces"]:
+                no_face.append(str(path))
+            for u in out["UnindexedFaces"]:
+                skipped.append((str(path), "face not indexed: " + ",".join(u["Reasons"])))
+            results.append({"image": str(path), "FaceIds": [r["Face"]["FaceId"] for r in out["FaceRecords"]]})
+    summary = {"images": len(images), "faces_indexed": indexed, "no_face": no_face, "skipped": skipped}
+    if args.json:
+        _print({**summary, "results": results})
+    else:
+        print(f"indexed {indexed} face(s) from {len(images)} image(s) into {args.collection}")
+        if no_face:
+            print(f"no face found in {len(no_face)}: " + ", ".join(no_face))
+        for path, why in skipped:
+            print(f"skipped {path}: {why}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    service, ctx = _service(args)
+    params: dict[str, Any] = {
+        "CollectionId": args.collection,
+        "Image": {"Bytes": args.image.read_bytes()},
+        "MaxFaces": args.max_faces,
+        "AllFaces": args.all_faces,
+    }
+    if args.threshold is not None:
+        params["FaceMatchThreshold"] = args.threshold
+    with service.store:
+        out = service.search_faces_by_image(context=ctx, **params)
+    searched = out.get("SearchedFaces") or [
+        {
+            "BoundingBox": out["SearchedFaceBoundingBox"],
+            "Confidence": out["SearchedFaceConfidence"],
+            "FaceMatches": out["FaceMatches"],
+        }
+    ]
+    if args.json:
+        _print(out)
+    else:
+        for i, face in enumerate(searched, 1):
+            box = face["BoundingBox"]
+            where = f"at left {box['Left']:.2f}, top {box['Top']:.2f}"
+            if not face["FaceMatches"]:
+                print(f"face {i} ({where}): no match")
+            for m in face["FaceMatches"][:3]:
+                who = m["Face"].get("ExternalImageId") or m["Face"]["FaceId"]
+                flag = " [review required]" if m.get("ReviewRequired") else ""
+                print(f"face {i} ({where}): {who} similarity {m['Similarity']:.2f}{flag}")
+    if args.annotate:
+        annotate_search(args.image, searched, args.annotate)
+    return 0
+
+
+def annotate_search(image_path: Path, searched: list[dict[str, Any]], out: Path) -> Path:
+    from facesearch.annotate import GREEN, RED, draw_faces, save_rgb
+    from facesearch.engine.decode import decode_image
+
+    image = decode_image(image_path.read_bytes())
+    w, h = image.width, image.height
+    boxes, labels, colors = [], [], []
+    for face in searched:
+        b = face["BoundingBox"]
+        boxes.append((b["Left"] * w, b["Top"] * h, (b["Left"] + b["Width"]) * w, (b["Top"] + b["Height"]) * h))
+        best = face["FaceMatches"][0] if face["FaceMatches"] else None
+        if best:
+            who = best["Face"].get("ExternalImageId") or best["Face"]["FaceId"][:8]
+            labels.append(f"{who} {best['Similarity']:.1f}")
+            colors.append(GREEN)
+        else:
+            labels.append("unknown")
+            colors.append(RED)
+    return save_rgb(draw_faces(image.rgb, boxes, None, labels, colors), out)
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    service, ctx = _service(args)
+    with service.store:
+        if args.action == "list":
+            faces, token = [], None
+            while True:
+                page = service.list_faces(CollectionId=args.collection, **({"NextToken": token} if token else {}))
+                faces.extend(page["Faces"])
+                token = page.get("NextToken")
+                if not token:
+                    break
+            if args.json:
+                _print(faces)
+            else:
+                for f in faces:
+                    print(f"{f['FaceId']}  {f.get('ExternalImageId', '-'):30s}  {f.get('UserId', '')}")
+                print(f"{len(faces)} face(s)")
+            return 0
+        ids = list(args.face_ids)
+        if args.external_id:
+            token = None
+            while True:
+                page = service.list_faces(CollectionId=args.collection, **({"NextToken": token} if token else {}))
+                ids += [f["FaceId"] for f in page["Faces"] if f.get("ExternalImageId") == args.external_id]
+                token = page.get("NextToken")
+                if not token:
+                    break
+        if not ids:
+            raise SystemExit("faces delete needs FACE_ID... or --external-id")
+        deleted, failed = [], []
+        for start in range(0, len(ids), 4096):
+            out = service.delete_faces(context=ctx, CollectionId=args.collection, FaceIds=ids[start : start + 4096])
+            deleted += out["DeletedFaces"]
+            failed += out["UnsuccessfulFaceDeletions"]
+        _print({"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": failed})
+    return 0
