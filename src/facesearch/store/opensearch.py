@@ -1,0 +1,695 @@
+"""OpenSearch vector store: one k-NN index per collection (self-hosted OpenSearch or Amazon OpenSearch Service).
+
+Isolation. Every collection is its own index (``<prefix><slug>-<sha256(id)[:16]>-v1``) reached through an
+alias of the same name without ``-v1``, as base.py asks:
+
+* a search runs on one index, so it needs no filter and no other collection's face can ever appear;
+* deleting a collection deletes its index: every vector, face and user in it goes at once, for good
+  (no delete-by-query that could leave stragglers);
+* the collection's settings live in the index mapping's ``_meta``, so a collection exists exactly when its
+  index does — there is no second catalogue to get out of step, and creating is atomic (a second create
+  fails with ``resource_already_exists_exception``);
+* users are documents of the same index (``doc_type: user``, no vector), so they go with the collection;
+* every write addresses the alias with ``require_alias=true``: a write racing a delete fails with
+  "not found" instead of silently auto-creating an index with a dynamic (non k-NN) mapping, and a later
+  re-index (new engine or HNSW parameters) can swap the alias atomically.
+
+Index names must be lowercase, collection ids are case-sensitive (``A0`` ≠ ``a0``), so the name carries a
+readable lowercase slug plus a hash of the exact id; the real id is in ``_meta``.
+
+Vectors. ``knn_vector`` of dimension 128, HNSW, ``space_type: l2`` (our distance is euclidean). The
+engine is always named in the mapping: ``lucene`` by default — the only one the Maven Central k-NN plugin
+can run (its zip has no native faiss/nmslib libraries, and writing to a faiss field kills that node) —
+and ``faiss`` is accepted only against Amazon OpenSearch Service (SigV4), whose plugin has them.
+
+Exact distances. The k-NN query returns candidates ranked by the engine's float32 score; the vectors come
+back in ``_source`` (their JSON floats are the float32 values exactly, so they round-trip bit for bit), are
+re-scored in float64 with numpy, ``max_distance`` is applied to that exact distance, and hits are sorted
+by (distance, face_id). More candidates than ``k`` are asked for, and the request is widened when the
+k-th exact distance (or the threshold) is not clearly inside the farthest candidate. The k-NN query
+carries a ``doc_type: face`` filter that matches every vector of the index: with Lucene that costs no
+recall, and it lets Lucene scan a segment exactly when it holds no more faces than candidates asked for
+(small collections are searched exhaustively).
+
+Searchable on return. Writes use ``refresh="wait_for"`` by default: the call returns once a refresh has
+made the documents visible, and concurrent writers share the scheduled refresh (``refresh_interval``,
+1s by default). ``refresh=True`` would force a refresh per call, i.e. a new Lucene segment — and a new
+HNSW graph to build, search and later merge — per IndexFaces call, which is what degrades k-NN indices
+under steady small writes. The price of ``wait_for`` is up to one refresh interval of latency per write;
+``refresh="true"`` is available for callers that prefer latency over segment count. Durability does not
+depend on it: the translog is fsynced before OpenSearch acknowledges (``index.translog.durability:
+request``, the default).
+
+User status (CREATED/ACTIVE) is derived on read from whether any face carries the user id, so it can
+never drift from the faces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from opensearchpy import OpenSearch, helpers
+from opensearchpy.exceptions import ConflictError, NotFoundError, RequestError, TransportError
+
+from facesearch.errors import (
+    FaceSearchError,
+    InvalidParameterException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+)
+from facesearch.store.base import VectorStore
+from facesearch.store.records import DIMENSION, CollectionRecord, FaceRecord, Neighbor, UserRecord
+
+SCHEMA_VERSION = 1
+ENGINES = ("lucene", "faiss")
+MAX_K = 10_000  # OpenSearch's k-NN k and index.max_result_window
+_BULK_CHUNK = 500
+_FACE = "face"
+_USER = "user"
+_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+_SLUG_RE = re.compile(r"[^a-z0-9_\-]")
+
+
+class OpenSearchStoreError(FaceSearchError):
+    """OpenSearch answered with an error the store cannot map to a Rekognition error."""
+
+
+def _vector(vector: Any) -> np.ndarray:
+    v = np.asarray(vector)
+    if v.shape != (DIMENSION,):
+        raise InvalidParameterException(f"face vector must have shape ({DIMENSION},), got {v.shape}")
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    if not np.isfinite(v).all():
+        raise InvalidParameterException("face vector must be finite")
+    return v
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _not_found(collection_id: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"The collection id: {collection_id} does not exist")
+
+
+def _error_type(exc: TransportError) -> str:
+    return str(exc.error) if exc.error else ""
+
+
+class OpenSearchStore(VectorStore):
+    """VectorStore on OpenSearch with the k-NN plugin. See the module docstring for the design."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        index_prefix: str = "facesearch-",
+        engine: str = "lucene",
+        aws_region: str | None = None,
+        aws_service: str = "es",
+        aws_credentials: Any = None,
+        number_of_replicas: int | None = None,
+        refresh: str = "wait_for",
+        refresh_interval: str = "1s",
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 256,
+        faiss_ef_search: int = 256,
+        candidates_factor: int = 4,
+        candidates_min: int = 100,
+        timeout: float = 30.0,
+        allow_insecure_http: bool = False,
+        client: OpenSearch | None = None,
+    ) -> None:
+        if not _PREFIX_RE.match(index_prefix):
+            raise InvalidParameterException(
+                f"index_prefix {index_prefix!r} must be lowercase [a-z0-9_.-], start with a letter or digit, "
+                "and be at most 100 characters"
+            )
+        if engine not in ENGINES:
+            raise InvalidParameterException(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine == "faiss" and aws_region is None and client is None:
+            raise InvalidParameterException(
+                "engine 'faiss' needs the plugin's native libraries, which only Amazon OpenSearch Service "
+                "ships (the Maven Central plugin lacks them and a faiss write crashes that node); "
+                "use engine='lucene' or pass aws_region"
+            )
+        if refresh not in ("wait_for", "true"):
+            raise InvalidParameterException("refresh must be 'wait_for' or 'true'")
+        self.url = url.rstrip("/")
+        self.index_prefix = index_prefix
+        self.engine = engine
+        self.refresh = refresh
+        self.refresh_interval = refresh_interval
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construction = hnsw_ef_construction
+        self.faiss_ef_search = faiss_ef_search
+        self.candidates_factor = candidates_factor
+        self.candidates_min = candidates_min
+
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidParameterException(f"OpenSearch url must be http(s)://host[:port], got {url!r}")
+        loopback = _is_loopback(parts.hostname)
+        if parts.scheme == "http" and not loopback and not allow_insecure_http:
+            raise InvalidParameterException(
+                f"refusing plain HTTP to {parts.hostname}: face descriptors are biometric data; use https "
+                "(plain HTTP is for loopback only, or pass allow_insecure_http=True)"
+            )
+        self.number_of_replicas = number_of_replicas if number_of_replicas is not None else (0 if loopback else 1)
+        if client is not None:
+            self.client = client
+        elif aws_region is not None:
+            from opensearchpy import AWSV4SignerAuth, RequestsHttpConnection
+
+            if aws_credentials is None:
+                import boto3
+
+                aws_credentials = boto3.Session().get_credentials()
+                if aws_credentials is None:
+                    raise InvalidParameterException("no AWS credentials found for SigV4 signing")
+            if parts.scheme != "https":
+                raise InvalidParameterException("SigV4-signed requests must use https")
+            self.client = OpenSearch(
+                hosts=[self.url],
+                http_auth=AWSV4SignerAuth(aws_credentials, aws_region, aws_service),
+                use_ssl=True,
+                verify_certs=True,
+                connection_class=RequestsHttpConnection,
+                timeout=timeout,
+                http_compress=True,
+            )
+        else:
+            self.client = OpenSearch(hosts=[self.url], timeout=timeout, http_compress=not loopback)
+
+    # -- naming --------------------------------------------------------------------------------------
+    def _alias(self, collection_id: str) -> str:
+        if not isinstance(collection_id, str) or not collection_id:
+            raise InvalidParameterException("collection id must be a non-empty string")
+        slug = _SLUG_RE.sub("_", collection_id.lower())[:80]
+        digest = hashlib.sha256(collection_id.encode("utf-8")).hexdigest()[:16]
+        return f"{self.index_prefix}{slug}-{digest}"
+
+    def _index(self, collection_id: str) -> str:
+        return f"{self._alias(collection_id)}-v1"
+
+    @staticmethod
+    def _face_doc_id(face_id: str) -> str:
+        return f"{_FACE}:{face_id}"
+
+    @staticmethod
+    def _user_doc_id(user_id: str) -> str:
+        return f"{_USER}:{user_id}"
+
+    # -- mapping -------------------------------------------------------------------------------------
+    def _method(self) -> dict[str, Any]:
+        return {
+            "name": "hnsw",
+            "engine": self.engine,
+            "space_type": "l2",
+            "parameters": {"m": self.hnsw_m, "ef_construction": self.hnsw_ef_construction},
+        }
+
+    @staticmethod
+    def _meta(record: CollectionRecord) -> dict[str, Any]:
+        return {
+            "facesearch_schema": SCHEMA_VERSION,
+            "collection_id": record.collection_id,
+            "created_at": record.created_at.isoformat(),
+            "face_model_version": record.face_model_version,
+            "threshold_floor": float(record.threshold_floor),
+            "review_required": bool(record.review_required),
+        }
+
+    @staticmethod
+    def _record_from_meta(meta: dict[str, Any]) -> CollectionRecord:
+        return CollectionRecord(
+            collection_id=meta["collection_id"],
+            created_at=datetime.fromisoformat(meta["created_at"]),
+            face_model_version=meta["face_model_version"],
+            threshold_floor=float(meta["threshold_floor"]),
+            review_required=bool(meta["review_required"]),
+        )
+
+    def _index_body(self, record: CollectionRecord) -> dict[str, Any]:
+        index_settings: dict[str, Any] = {
+            "knn": True,
+            "number_of_shards": 1,
+            "number_of_replicas": self.number_of_replicas,
+            "refresh_interval": self.refresh_interval,
+        }
+        if self.engine == "faiss":
+            index_settings["knn.algo_param.ef_search"] = self.faiss_ef_search
+        return {
+            "settings": {"index": index_settings},
+            "mappings": {
+                "dynamic": "strict",
+                "_meta": self._meta(record),
+                "properties": {
+                    "doc_type": {"type": "keyword"},
+                    "face_id": {"type": "keyword"},
+                    "user_id": {"type": "keyword"},
+                    "image_id": {"type": "keyword"},
+                    "external_image_id": {"type": "keyword"},
+                    "source": {"type": "keyword", "index": False, "doc_values": False},
+                    "confidence": {"type": "double", "index": False},
+                    "indexed_at": {"type": "date"},
+                    "created_at": {"type": "date"},
+                    "bounding_box": {"type": "object", "enabled": False},
+                    "quality": {"type": "object", "enabled": False},
+                    "vector": {"type": "knn_vector", "dimension": DIMENSION, "method": self._method()},
+                },
+            },
+            "aliases": {self._alias(record.collection_id): {}},
+        }
+
+    # -- documents -----------------------------------------------------------------------------------
+    @staticmethod
+    def _face_doc(face: FaceRecord, vector: np.ndarray) -> dict[str, Any]:
+        return {
+            "doc_type": _FACE,
+            "face_id": face.face_id,
+            "image_id": face.image_id,
+            "external_image_id": face.external_image_id,
+            "user_id": face.user_id,
+            "source": face.source,
+            "confidence": float(face.confidence),
+            "indexed_at": face.indexed_at.isoformat(),
+            "bounding_box": {k: float(v) for k, v in face.bounding_box.items()},
+            "quality": {k: float(v) for k, v in face.quality.items()},
+            # float32 -> Python float is exact, and JSON keeps float64 exactly: bit-for-bit round trip.
+            "vector": vector.tolist(),
+        }
+
+    @staticmethod
+    def _face_from_source(src: dict[str, Any]) -> FaceRecord:
+        return FaceRecord(
+            face_id=src["face_id"],
+            image_id=src["image_id"],
+            vector=np.asarray(src["vector"], dtype=np.float32),
+            bounding_box=dict(src.get("bounding_box") or {}),
+            confidence=float(src["confidence"]),
+            indexed_at=datetime.fromisoformat(src["indexed_at"]),
+            external_image_id=src.get("external_image_id"),
+            user_id=src.get("user_id"),
+            source=src.get("source"),
+            quality=dict(src.get("quality") or {}),
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _require(self, collection_id: str) -> None:
+        if not self.client.indices.exists_alias(name=self._alias(collection_id)):
+            raise _not_found(collection_id)
+
+    def _bulk(self, collection_id: str, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run bulk actions (opensearchpy.helpers) in chunks; the last chunk waits for visibility.
+
+        Returns the per-action result items; a missing collection raises ResourceNotFoundException.
+        """
+        items: list[dict[str, Any]] = []
+        chunks = [actions[i : i + _BULK_CHUNK] for i in range(0, len(actions), _BULK_CHUNK)]
+        for n, chunk in enumerate(chunks):
+            last = n == len(chunks) - 1
+            results = helpers.streaming_bulk(
+                self.client,
+                chunk,
+                chunk_size=len(chunk),
+                max_chunk_bytes=512 * 1024 * 1024,
+                max_retries=0,
+                raise_on_error=False,
+                raise_on_exception=True,
+                yield_ok=True,
+                # Earlier chunks need no refresh: one refresh makes everything before it visible.
+                refresh=self.refresh if last else "false",
+                require_alias="true",
+            )
+            for _ok, result in results:
+                (op, item) = next(iter(result.items()))
+                error = item.get("error")
+                if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+                    raise _not_found(collection_id)
+                items.append({"op": op, **item})
+        return items
+
+    def _raise_item_errors(self, items: list[dict[str, Any]], ignore: tuple[int, ...] = ()) -> None:
+        failed = [i for i in items if i.get("status", 500) >= 300 and i.get("status") not in ignore]
+        if failed:
+            first = failed[0]
+            raise OpenSearchStoreError(
+                f"{len(failed)} of {len(items)} bulk actions failed; first: {first.get('_id')}: {first.get('error')}"
+            )
+
+    def _search_all(self, index: str, query: dict[str, Any], sort_field: str) -> Iterator[dict[str, Any]]:
+        """Every matching document, in ``sort_field`` order, paging with search_after."""
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": 1000, "query": query, "sort": [{sort_field: "asc"}]}
+            if after is not None:
+                body["search_after"] = after
+            hits = self.client.search(index=index, body=body)["hits"]["hits"]
+            yield from hits
+            if len(hits) < 1000:
+                return
+            after = hits[-1]["sort"]
+
+    # -- collections ---------------------------------------------------------------------------------
+    def create_collection(self, record: CollectionRecord) -> None:
+        try:
+            self.client.indices.create(index=self._index(record.collection_id), body=self._index_body(record))
+        except RequestError as exc:
+            if _error_type(exc) == "resource_already_exists_exception":
+                raise ResourceAlreadyExistsException(
+                    f"The collection id: {record.collection_id} already exists"
+                ) from None
+            raise
+
+    def get_collection(self, collection_id: str) -> CollectionRecord:
+        try:
+            mappings = self.client.indices.get_mapping(index=self._index(collection_id))
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+        meta = next(iter(mappings.values()))["mappings"].get("_meta") or {}
+        return self._record_from_meta(meta)
+
+    def update_collection(self, record: CollectionRecord) -> None:
+        try:
+            # _meta is replaced as a whole, never merged.
+            self.client.indices.put_mapping(index=self._index(record.collection_id), body={"_meta": self._meta(record)})
+        except NotFoundError:
+            raise _not_found(record.collection_id) from None
+
+    def list_collections(self) -> list[CollectionRecord]:
+        try:
+            mappings = self.client.indices.get_mapping(index=f"{self.index_prefix}*", expand_wildcards="open")
+        except NotFoundError:
+            return []
+        records: list[CollectionRecord] = []
+        for index, body in mappings.items():
+            meta = body.get("mappings", {}).get("_meta") or {}
+            cid = meta.get("collection_id")
+            # Only our own indices: a longer prefix sharing ours, or a foreign index, does not count.
+            if isinstance(cid, str) and meta.get("facesearch_schema") and index == self._index(cid):
+                records.append(self._record_from_meta(meta))
+        return sorted(records, key=lambda r: r.collection_id)
+
+    def delete_collection(self, collection_id: str) -> None:
+        try:
+            self.client.indices.delete(index=self._index(collection_id))
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+
+    # -- faces ---------------------------------------------------------------------------------------
+    def add_faces(self, collection_id: str, faces: Sequence[FaceRecord]) -> None:
+        alias = self._alias(collection_id)
+        if not faces:
+            self._require(collection_id)
+            return
+        ids = [f.face_id for f in faces]
+        if len(set(ids)) != len(ids):
+            raise InvalidParameterException("duplicate face ids in one add_faces call")
+        actions = [
+            {
+                "_op_type": "create",  # never overwrite an existing face (and its user association)
+                "_index": alias,
+                "_id": self._face_doc_id(f.face_id),
+                "_source": self._face_doc(f, _vector(f.vector)),
+            }
+            for f in faces
+        ]
+        items = self._bulk(collection_id, actions)
+        if any(i.get("status") == 409 for i in items):
+            raise InvalidParameterException("a face id already exists in this collection")
+        self._raise_item_errors(items)
+
+    def get_faces(self, collection_id: str, face_ids: Iterable[str]) -> dict[str, FaceRecord]:
+        ids = list(dict.fromkeys(face_ids))
+        if not ids:
+            self._require(collection_id)
+            return {}
+        out: dict[str, FaceRecord] = {}
+        for i in range(0, len(ids), 1000):
+            docs = self.client.mget(
+                index=self._alias(collection_id), body={"ids": [self._face_doc_id(x) for x in ids[i : i + 1000]]}
+            )["docs"]
+            for doc in docs:
+                error = doc.get("error")
+                if error:
+                    if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+                        raise _not_found(collection_id)
+                    raise OpenSearchStoreError(f"mget failed: {error}")
+                if doc.get("found"):
+                    face = self._face_from_source(doc["_source"])
+                    out[face.face_id] = face
+        return out
+
+    def list_faces(
+        self,
+        collection_id: str,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        user_id: str | None = None,
+    ) -> list[FaceRecord]:
+        if limit < 1:
+            raise InvalidParameterException("limit must be at least 1")
+        filters: list[dict[str, Any]] = [{"term": {"doc_type": _FACE}}]
+        if user_id is not None:
+            filters.append({"term": {"user_id": user_id}})
+        if after is not None:
+            filters.append({"range": {"face_id": {"gt": after}}})
+        try:
+            hits = self.client.search(
+                index=self._alias(collection_id),
+                body={
+                    "size": min(limit, MAX_K),
+                    "query": {"bool": {"filter": filters}},
+                    "sort": [{"face_id": "asc"}],
+                },
+            )["hits"]["hits"]
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+        return [self._face_from_source(h["_source"]) for h in hits]
+
+    def delete_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[str]:
+        ids = list(dict.fromkeys(face_ids))
+        if not ids:
+            self._require(collection_id)
+            return []
+        alias = self._alias(collection_id)
+        actions = [{"_op_type": "delete", "_index": alias, "_id": self._face_doc_id(x)} for x in ids]
+        items = self._bulk(collection_id, actions)
+        self._raise_item_errors(items, ignore=(404,))
+        prefix = f"{_FACE}:"
+        return [i["_id"][len(prefix) :] for i in items if i.get("result") == "deleted"]
+
+    def count_faces(self, collection_id: str) -> int:
+        try:
+            return int(
+                self.client.count(index=self._alias(collection_id), body={"query": {"term": {"doc_type": _FACE}}})[
+                    "count"
+                ]
+            )
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+
+    def search(
+        self,
+        collection_id: str,
+        vector: np.ndarray,
+        *,
+        k: int,
+        max_distance: float | None = None,
+    ) -> list[Neighbor]:
+        if k < 1:
+            raise InvalidParameterException("k must be at least 1")
+        if k > MAX_K:
+            raise InvalidParameterException(f"k must be at most {MAX_K}")
+        if max_distance is not None and not max_distance >= 0:
+            raise InvalidParameterException("max_distance must be a non-negative number")
+        query = _vector(vector)
+        q64 = query.astype(np.float64)
+        limit = math.inf if max_distance is None else float(max_distance)
+        count = min(MAX_K, max(k * self.candidates_factor, self.candidates_min))
+        for widening in range(3):
+            hits = self._knn(collection_id, query, count)
+            if not hits:
+                return []
+            faces = [self._face_from_source(h["_source"]) for h in hits]
+            vecs = np.stack([f.vector for f in faces]).astype(np.float64)
+            diff = vecs - q64
+            dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            neighbors = sorted(
+                (Neighbor(face=f, distance=float(d)) for f, d in zip(faces, dists, strict=True) if d <= limit),
+                key=lambda n: (n.distance, n.face.face_id),
+            )
+            if len(hits) < count or count >= MAX_K or widening == 2:
+                return neighbors[:k]  # every face was a candidate (or we cannot ask for more)
+            # Complete when the k-th exact distance (or the threshold) is clearly inside the farthest
+            # candidate: anything not returned is at least that far away.
+            needed = neighbors[k - 1].distance if len(neighbors) >= k else limit
+            worst_score = float(hits[-1]["_score"])
+            farthest = self._score_to_distance(worst_score)
+            if needed < farthest - 1e-4 * (1.0 + farthest):
+                return neighbors[:k]
+            count = min(MAX_K, count * 4)
+        raise AssertionError("unreachable")
+
+    def _score_to_distance(self, score: float) -> float:
+        # Both engines score l2 as 1 / (1 + squared euclidean distance).
+        if score <= 0:
+            return math.inf
+        return math.sqrt(max(1.0 / score - 1.0, 0.0))
+
+    def _knn(self, collection_id: str, query: np.ndarray, count: int) -> list[dict[str, Any]]:
+        body = {
+            "size": count,
+            "query": {
+                "knn": {
+                    "vector": {
+                        "vector": query.tolist(),
+                        "k": count,
+                        # Matches every vector of the index (users have none): no recall cost, and Lucene
+                        # then scans a segment exactly when it has no more faces than ``count``.
+                        "filter": {"term": {"doc_type": _FACE}},
+                    }
+                }
+            },
+        }
+        try:
+            return list(self.client.search(index=self._alias(collection_id), body=body)["hits"]["hits"])
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+
+    # -- users ---------------------------------------------------------------------------------------
+    def create_user(self, collection_id: str, user: UserRecord) -> None:
+        doc = {"doc_type": _USER, "user_id": user.user_id, "created_at": user.created_at.isoformat()}
+        try:
+            self.client.index(
+                index=self._alias(collection_id),
+                id=self._user_doc_id(user.user_id),
+                body=doc,
+                op_type="create",
+                require_alias="true",
+                refresh=self.refresh,
+            )
+        except ConflictError:
+            raise ResourceAlreadyExistsException(f"The user id: {user.user_id} already exists") from None
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+
+    def _active_users(self, collection_id: str, user_ids: Sequence[str]) -> set[str]:
+        if not user_ids:
+            return set()
+        body = {
+            "size": 0,
+            "query": {"bool": {"filter": [{"term": {"doc_type": _FACE}}, {"terms": {"user_id": list(user_ids)}}]}},
+            "aggs": {"users": {"terms": {"field": "user_id", "size": len(user_ids)}}},
+        }
+        try:
+            result = self.client.search(index=self._alias(collection_id), body=body)
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+        return {b["key"] for b in result["aggregations"]["users"]["buckets"] if b["doc_count"] > 0}
+
+    @staticmethod
+    def _user_from_source(src: dict[str, Any], active: bool) -> UserRecord:
+        return UserRecord(
+            user_id=src["user_id"],
+            created_at=datetime.fromisoformat(src["created_at"]),
+            status="ACTIVE" if active else "CREATED",
+        )
+
+    def _get_user_source(self, collection_id: str, user_id: str) -> dict[str, Any] | None:
+        try:
+            doc = self.client.get(index=self._alias(collection_id), id=self._user_doc_id(user_id))
+        except NotFoundError as exc:
+            if _error_type(exc) == "index_not_found_exception":
+                raise _not_found(collection_id) from None
+            return None
+        return dict(doc["_source"])
+
+    def get_user(self, collection_id: str, user_id: str) -> UserRecord | None:
+        src = self._get_user_source(collection_id, user_id)
+        if src is None:
+            return None
+        return self._user_from_source(src, user_id in self._active_users(collection_id, [user_id]))
+
+    def list_users(self, collection_id: str, *, after: str | None = None, limit: int = 1000) -> list[UserRecord]:
+        if limit < 1:
+            raise InvalidParameterException("limit must be at least 1")
+        filters: list[dict[str, Any]] = [{"term": {"doc_type": _USER}}]
+        if after is not None:
+            filters.append({"range": {"user_id": {"gt": after}}})
+        try:
+            hits = self.client.search(
+                index=self._alias(collection_id),
+                body={
+                    "size": min(limit, MAX_K),
+                    "query": {"bool": {"filter": filters}},
+                    "sort": [{"user_id": "asc"}],
+                },
+            )["hits"]["hits"]
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+        sources = [h["_source"] for h in hits]
+        active = self._active_users(collection_id, [s["user_id"] for s in sources])
+        return [self._user_from_source(s, s["user_id"] in active) for s in sources]
+
+    def delete_user(self, collection_id: str, user_id: str) -> None:
+        alias = self._alias(collection_id)
+        try:
+            self.client.delete(index=alias, id=self._user_doc_id(user_id), refresh=self.refresh)
+        except NotFoundError as exc:
+            if _error_type(exc) == "index_not_found_exception":
+                raise _not_found(collection_id) from None
+            raise ResourceNotFoundException(f"The user id: {user_id} does not exist") from None
+        # Clear the association on its faces (the faces stay indexed). Bulk partial updates rather than
+        # update_by_query: that needs a painless script, which the local integ-test distribution lacks.
+        query = {"bool": {"filter": [{"term": {"doc_type": _FACE}}, {"term": {"user_id": user_id}}]}}
+        face_ids = [h["_source"]["face_id"] for h in self._search_all(alias, query, "face_id")]
+        if face_ids:
+            self._set_user_field(collection_id, face_ids, None)
+
+    def count_users(self, collection_id: str) -> int:
+        try:
+            return int(
+                self.client.count(index=self._alias(collection_id), body={"query": {"term": {"doc_type": _USER}}})[
+                    "count"
+                ]
+            )
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+
+    def set_face_user(self, collection_id: str, face_ids: Iterable[str], user_id: str | None) -> None:
+        ids = list(dict.fromkeys(face_ids))
+        if user_id is not None and self._get_user_source(collection_id, user_id) is None:
+            raise ResourceNotFoundException(f"The user id: {user_id} does not exist")
+        if not ids:
+            self._require(collection_id)
+            return
+        self._set_user_field(collection_id, ids, user_id)
+
+    def _set_user_field(self, collection_id: str, face_ids: list[str], user_id: str | None) -> None:
+        alias = self._alias(collection_id)
+        actions = [
+            {"_op_type": "update", "_index": alias, "_id": self._face_doc_id(x), "doc": {"user_id": user_id}}
+            for x in face_ids
+        ]
+        items = self._bulk(collection_id, actions)
+        self._raise_item_errors(items, ignore=(404,))  # unknown face ids are ignored
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.client.close()
