@@ -74,7 +74,7 @@ MAX_K = 10_000  # OpenSearch's k-NN k and index.max_result_window
 _BULK_CHUNK = 500
 _FACE = "face"
 _USER = "user"
-_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,98}$")
 _SLUG_RE = re.compile(r"[^a-z0-9_\-]")
 
 
@@ -146,8 +146,14 @@ class OpenSearchStore(VectorStore):
                 "ships (the Maven Central plugin lacks them and a faiss write crashes that node); "
                 "use engine='lucene' or pass aws_region"
             )
+        if aws_service != "es":
+            # Serverless ("aoss") vector collections reject custom document ids and the refresh parameter,
+            # both of which this store's guarantees rest on.
+            raise InvalidParameterException("only Amazon OpenSearch Service domains (aws_service='es') are supported")
         if refresh not in ("wait_for", "true"):
             raise InvalidParameterException("refresh must be 'wait_for' or 'true'")
+        if not index_prefix.endswith(("-", "_", ".")):
+            index_prefix += "-"  # "facesearch" -> "facesearch-": readable names, no accidental overlap
         self.url = url.rstrip("/")
         self.index_prefix = index_prefix
         self.engine = engine

@@ -1,0 +1,89 @@
+"""OpenSearchStore configuration, mapping and naming: no server needed (the behaviour is in tests/contract)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from facesearch.errors import InvalidParameterException
+from facesearch.store.opensearch import OpenSearchStore
+from facesearch.store.records import CollectionRecord
+
+LOCAL = "http://127.0.0.1:9200"
+AWS = "https://search-faces-abc123.eu-west-1.es.amazonaws.com"
+
+
+def record(cid: str = "c1") -> CollectionRecord:
+    return CollectionRecord(cid, datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "m-1", 90.0, False)
+
+
+def static_credentials():
+    from botocore.credentials import Credentials
+
+    return Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+
+
+def test_mapping_names_the_lucene_engine_hnsw_l2_dimension_128() -> None:
+    body = OpenSearchStore(LOCAL)._index_body(record())
+    vector = body["mappings"]["properties"]["vector"]
+    assert vector["type"] == "knn_vector" and vector["dimension"] == 128
+    assert vector["method"]["name"] == "hnsw"
+    assert vector["method"]["engine"] == "lucene"  # faiss is the default and would crash the local node
+    assert vector["method"]["space_type"] == "l2"
+    assert body["settings"]["index"]["knn"] is True
+    assert body["settings"]["index"]["number_of_replicas"] == 0  # loopback: a single node
+    assert body["mappings"]["dynamic"] == "strict"
+    assert body["mappings"]["_meta"]["collection_id"] == "c1"
+
+
+def test_faiss_is_refused_without_aws() -> None:
+    with pytest.raises(InvalidParameterException, match="faiss"):
+        OpenSearchStore(LOCAL, engine="faiss")
+    with pytest.raises(InvalidParameterException):
+        OpenSearchStore(LOCAL, engine="nmslib")
+
+
+def test_aws_uses_sigv4_https_and_may_use_faiss() -> None:
+    store = OpenSearchStore(AWS, aws_region="eu-west-1", aws_credentials=static_credentials(), engine="faiss")
+    body = store._index_body(record())
+    assert body["mappings"]["properties"]["vector"]["method"]["engine"] == "faiss"
+    assert body["settings"]["index"]["number_of_replicas"] == 1
+    conn = store.client.transport.connection_pool.connections[0]
+    request = requests.Request("GET", f"{AWS}/_cluster/health").prepare()
+    signed = conn.session.auth(request)
+    assert signed.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/es/aws4_request" in signed.headers["Authorization"]
+    with pytest.raises(InvalidParameterException, match="https"):
+        OpenSearchStore(
+            "http://search-x.eu-west-1.es.amazonaws.com", aws_region="eu-west-1", aws_credentials=static_credentials()
+        )
+    with pytest.raises(InvalidParameterException, match="aws_service"):
+        OpenSearchStore(AWS, aws_region="eu-west-1", aws_service="aoss", aws_credentials=static_credentials())
+
+
+def test_plain_http_only_on_loopback() -> None:
+    for url in ("http://127.0.0.1:9200", "http://localhost:9200", "http://[::1]:9200"):
+        OpenSearchStore(url)
+    with pytest.raises(InvalidParameterException, match="plain HTTP"):
+        OpenSearchStore("http://10.0.0.5:9200")
+    OpenSearchStore("http://10.0.0.5:9200", allow_insecure_http=True)
+
+
+def test_index_names_are_valid_and_case_sensitive_ids_stay_distinct() -> None:
+    store = OpenSearchStore(LOCAL, index_prefix="facesearch")
+    assert store.index_prefix == "facesearch-"
+    names = {store._index(cid) for cid in ["A0", "a0", "a_0", "a.0", "a-0", "x" * 255, "_x", "Ünïcode"]}
+    assert len(names) == 8
+    for name in names:
+        assert name == name.lower() and len(name.encode()) <= 255
+        assert name.startswith("facesearch-") and not set(name) & set('\\/*?"<>| ,#:')
+    with pytest.raises(InvalidParameterException):
+        OpenSearchStore(LOCAL, index_prefix="Upper-")
+
+
+def test_engine_score_converts_back_to_euclidean_distance() -> None:
+    store = OpenSearchStore(LOCAL)
+    for d in (0.0, 0.25, 0.625, 1.0, 3.5):
+        assert store._score_to_distance(1.0 / (1.0 + d * d)) == pytest.approx(d, abs=1e-12)
