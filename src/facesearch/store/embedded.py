@@ -30,11 +30,15 @@ distance or the threshold it is widened (until complete for the exact scan; at m
 If the graph yields fewer candidates than asked for, it is fragmented around the query and the search
 falls back to the exact scan.
 
-Known limit of HNSW (usearch, hnswlib and faiss alike): the neighbour-pruning heuristic can leave a small
-fraction of nodes with no in-links, and such a face is never returned by the graph, not even for its own
-descriptor. Measured with ef=128: ~0.04% of 20k clustered dlib-like faces, ~0.7% of 50k isotropic random
-vectors (connectivity 16 makes that ~7%, 48 ~0.2%). Collections below ``exact_below`` are immune; above
-it, bench/bench_vector_stores.py reports recall so the defaults can be checked against real descriptors.
+Known limit of HNSW (usearch, hnswlib and faiss share the neighbour-pruning heuristic): nodes can lose
+all in-links, and such a face is never returned by the graph, not even for its own descriptor; raising
+expansion_search does not help, only connectivity does. Measured (ef=128): ~0.04% of 20k clustered
+dlib-like faces, ~0.7% of 50k isotropic random vectors (connectivity 16: ~7%, 48: ~0.2%). Hubs make it
+much worse: with 2% of faces shrunk halfway to the mean face (blurry crops drift there), whole identity
+clusters become unreachable — at 20k faces, recall@10 0.93 and only 84% of true matches ≤ 0.6 found
+(connectivity 64: 96%), against 0.99 / 100% without them. Collections below ``exact_below`` are immune;
+above it, quality-filter what is indexed and check recall with bench/bench_vector_stores.py
+(``--lowq-fraction``).
 
 Threads. One lock serialises writers (SQLite has a single writer anyway). Each collection's index has a
 readers/writer lock: searches share it, index mutations take it exclusively; checkpoints only read the
