@@ -34,7 +34,7 @@ def _opensearch_url(request: pytest.FixtureRequest) -> str:
         except pytest.FixtureLookupError:
             pass
         if not OPENSEARCH_FIXTURE.is_file():
-            pytest.skip(f"{OPENSEARCH_FIXTURE} does not exist")
+            pytest.fail(f"{OPENSEARCH_FIXTURE} does not exist")
         spec = importlib.util.spec_from_file_location("tests_opensearch_fixture", OPENSEARCH_FIXTURE)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -58,8 +58,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
             embedded.close()
         return
 
-    if importlib.util.find_spec("facesearch.store.opensearch") is None:
-        pytest.skip("facesearch.store.opensearch is not written yet")
     from facesearch.store.opensearch import OpenSearchStore
 
     url = _opensearch_url(request)

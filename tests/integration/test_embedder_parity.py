@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dlib  # dlib-bin, a dev dependency: the parity reference must be there
 import numpy as np
 import pytest
 
 from facesearch.engine.embed import Embedder
 from facesearch.models.build import RESNET_DAT, dlib_file
 from facesearch.models.dlib_convert import convert_dlib_resnet
-
-dlib = pytest.importorskip("dlib")
 
 IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "faces-dev" / "images"
 # Small photos (fast to detect with HOG), one with four faces.
