@@ -43,7 +43,14 @@ def open_store(
 
         url = opensearch_url or os.environ.get("FACESEARCH_OPENSEARCH_URL")
         if not url:
-            raise ValueError("the opensearch backend needs --opensearch-url (or FACESEARCH_OPENSEARCH_URL)")
+            from facesearch.devtools.opensearch_local import running_url
+
+            url = running_url()  # a server started with `opensearch_local start --daemon`
+        if not url:
+            raise ValueError(
+                "the opensearch backend needs --opensearch-url, FACESEARCH_OPENSEARCH_URL, or a local server "
+                "started with `python -m facesearch.devtools.opensearch_local start --daemon`"
+            )
         return OpenSearchStore(url, index_prefix=index_prefix, **options)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
