@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     except FaceSearchError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
