@@ -73,6 +73,19 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> tuple[float, floa
     return float(acc[best]), cut
 
 
+def accuracy_interval(distances: np.ndarray, same: np.ndarray, bar: float) -> tuple[float, float] | None:
+    """[lo, hi): the thresholds t at which the cut ``d ≤ t`` reaches accuracy ≥ ``bar`` while accepting no
+    different-person pair (a false accept is the costly error in identification); None if no t does.
+
+    Accuracy only changes at observed distances, so ``lo`` is an observed distance and ``hi`` is the smallest
+    different-person distance.
+    """
+    different = distances[~same]
+    hi = float(different.min()) if different.size else float("inf")
+    ok = [t for t in np.unique(distances[same]) if t < hi and ((distances <= t) == same).mean() >= bar]
+    return (float(min(ok)), hi) if ok else None
+
+
 def evaluate(
     root: Path,
     engine: FaceEngine,
@@ -121,6 +134,7 @@ def evaluate(
         same = np.array([s for _, _, s in usable])
         predicted = d <= match_distance
         best_acc, best_cut = best_threshold(d, same)
+        bar = accuracy_interval(d, same, 0.996)
         report.update(
             pairs=len(data.pairs),
             pairs_scored=len(usable),
@@ -129,6 +143,7 @@ def evaluate(
             pairs_false_rejects=int((~predicted & same).sum()),
             pairs_best_accuracy=round(best_acc, 5),
             pairs_best_distance=round(best_cut, 4),
+            pairs_996_no_false_accept_range=[round(x, 4) for x in bar] if bar else None,
             same_distance_max=round(float(d[same].max()), 4) if same.any() else None,
             different_distance_min=round(float(d[~same].min()), 4) if (~same).any() else None,
         )
