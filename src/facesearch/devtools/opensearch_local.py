@@ -47,7 +47,6 @@ import contextlib
 import ctypes
 import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import pwd
@@ -65,6 +64,8 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from facesearch.models.registry import sha256_file
 
 OPENSEARCH_VERSION = "2.19.1"
 KNN_VERSION = "2.19.1.0"
@@ -193,14 +194,6 @@ def find_java_home() -> Path:
 
 
 # -- provisioning ------------------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
