@@ -113,7 +113,11 @@ def summarize_eval(r: dict) -> str:
         f"rank-1             {r['rank1']}/{r['rank1_total']} (leave one out)",
         f"open-set           {r['open_set_false_accepts']} false accepts in {r['open_set_trials']} searches "
         "for people not in the gallery",
-        f"group photos       {r['group_faces_identified']} identified / {r['group_faces_labelled']} labelled",
+        (
+            f"group photos       {r['group_faces_identified']} identified / {r['group_faces_labelled']} labelled"
+            if r["group_faces_labelled"]
+            else f"group photos       {r['group_faces_identified']} faces recognised (group photos carry no labels)"
+        ),
         f"speed              {r['ms_per_image_p50']} ms/image p50, {r['ms_per_image_p95']} ms p95",
     ]
     return "\n".join(lines)
