@@ -130,3 +130,9 @@ def test_exif_orientation_is_applied():
     exif[0x0112] = 6  # stored sideways: display rotated 90° clockwise
     img = decode_image(encode(image, "JPEG", exif=exif))
     assert img.rgb.shape[:2] == (40, 20) and img.exif_rotated
+
+
+def test_huge_jpeg_is_decoded_reduced_but_never_below_the_limit():
+    img = decode_image(encode(gradient(5000, 3000), "JPEG"), max_side=2048)
+    assert 2048 <= img.width < 5000 and img.height * 5000 == img.width * 3000
+    assert decode_image(encode(gradient(5000, 3000), "JPEG"), max_side=None).width == 5000

@@ -21,6 +21,10 @@ from facesearch.errors import ImageTooLargeException, InvalidImageFormatExceptio
 MAX_IMAGE_BYTES = 15 * 1024 * 1024
 # 80 megapixels: above any phone camera, far below a decompression bomb.
 MAX_IMAGE_PIXELS = 80_000_000
+# JPEGs larger than this on their long side are decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself
+# (DCT scaling: several times faster than decoding full size and resizing). A face that matters in a 24 MP
+# photo is hundreds of pixels wide; alignment shrinks it to 150 px anyway.
+DECODE_MAX_SIDE = 2048
 # WEBP beyond Rekognition (JPEG/PNG only): phones and web galleries produce it, faces-dev has one.
 SUPPORTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 
@@ -49,8 +53,13 @@ def decode_image(
     max_bytes: int = MAX_IMAGE_BYTES,
     max_pixels: int = MAX_IMAGE_PIXELS,
     formats: frozenset[str] = SUPPORTED_FORMATS,
+    max_side: int | None = DECODE_MAX_SIDE,
 ) -> DecodedImage:
-    """Decode JPEG/PNG bytes to upright RGB; raise InvalidImageFormatException / ImageTooLargeException."""
+    """Decode JPEG/PNG/WEBP bytes to upright RGB; raise InvalidImageFormatException / ImageTooLargeException.
+
+    ``max_side``: JPEGs whose long side exceeds it may come back reduced (never below ``max_side``); callers
+    use ratios (Rekognition's BoundingBox), so results don't depend on it. None decodes at full size.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InvalidImageFormatException(f"image must be bytes, got {type(data).__name__}")
     if len(data) == 0:
@@ -79,6 +88,9 @@ def decode_image(
             f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
         )
     try:
+        if max_side and image.format == "JPEG" and max(width, height) > max_side:
+            shrink = max_side / max(width, height)
+            image.draft("RGB", (int(width * shrink) + 1, int(height * shrink) + 1))
         image.load()
         upright = ImageOps.exif_transpose(image)
         rotated = _orientation(image) not in (None, 1)
