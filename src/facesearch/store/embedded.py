@@ -22,13 +22,19 @@ bit-for-bit) and caught up: rows with ``seq`` above the saved one are added and 
 ``face_ops`` since then are removed. A missing, stale or corrupt file is rebuilt from SQLite. Keys are
 ``faces.seq`` (AUTOINCREMENT, so never reused and monotonic — which is what makes the catch-up exact).
 
+Vectors in the index are float16 (``dtype="f16"``, the default): half the memory and memory traffic of
+float32, which makes graph search about twice and insertion about 1.4 times as fast at 100k faces, with
+the same recall (descriptor components are ~0.06 in magnitude; f16 keeps 11 significant bits). The exact
+float32 vectors stay in SQLite and are what every distance the store returns is computed from.
+
 Search. usearch returns ``max(k * candidates_factor, candidates_min)`` candidates (an exact SIMD scan
 below ``exact_below`` faces — about 0.3 ms at 10k, 0.6 ms at 20k on one core — the HNSW graph above);
-they are re-scored in float64 from the stored float32 vectors, ``max_distance`` is applied to the exact
-distance, and hits are sorted by (distance, face_id). If the candidate list may have cut through the k-th
-distance or the threshold it is widened (until complete for the exact scan; at most twice for the graph).
-If the graph yields fewer candidates than asked for, it is fragmented around the query and the search
-falls back to the exact scan.
+they are re-scored in float64 from the stored float32 vectors (read from SQLite by primary key for an f16
+index, from the index itself for ``dtype="f32"``), ``max_distance`` is applied to the exact distance, and
+hits are sorted by (distance, face_id). If the candidate list may have cut through the k-th distance or the
+threshold (allowing for the f16 rounding of the engine's distances) it is widened (until complete for the
+exact scan; at most twice for the graph). If the graph yields fewer candidates than asked for, it is
+fragmented around the query and the search falls back to the exact scan.
 
 Known limit of HNSW (usearch, hnswlib and faiss share the neighbour-pruning heuristic): nodes can lose
 all in-links, and such a face is never returned by the graph, not even for its own descriptor; raising
@@ -92,6 +98,11 @@ _INDEX_FILE = re.compile(r"^c(\d+)-f(\d+)-o(\d+)-([0-9a-f]{8})\.usearch$")
 _CHUNK = 500  # ids per "IN (...)" statement
 _REBUILD_CHUNK = 50_000
 _VERIFY_SAMPLE = 16
+_F16_MAX = 65504.0
+# Bound on the relative error of an f16 distance: |d16 - d| <= eps * (|x| + |q|) per vector rounding (2^-11),
+# doubled for margin; plus an absolute term for subnormals.
+_F16_EPS = 2.0**-10
+_F16_ABS = 1e-6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -244,6 +255,7 @@ class EmbeddedStore(VectorStore):
         candidates_min: int = 64,
         checkpoint_every: int = 100_000,
         threads: int = 0,
+        dtype: str = "f16",
         preload: bool = True,
     ) -> None:
         self.path = Path(path)
@@ -255,6 +267,9 @@ class EmbeddedStore(VectorStore):
         self.candidates_min = candidates_min
         self.checkpoint_every = checkpoint_every
         self.threads = threads
+        if dtype not in ("f16", "f32"):
+            raise InvalidParameterException("dtype must be 'f16' or 'f32'")
+        self.dtype = dtype
 
         self.path.mkdir(parents=True, exist_ok=True)
         self._index_dir = self.path / INDEX_DIR
@@ -460,10 +475,20 @@ class EmbeddedStore(VectorStore):
             keys = np.asarray(seqs, dtype=np.uint64)
             self._mutate_index(coll, lambda ci: self._index_add(ci, keys, vectors))
 
+    def _as_stored(self, vectors: np.ndarray) -> np.ndarray:
+        """The vectors as the index holds them (f16 rounds; the exact float32 ones live in SQLite)."""
+        if self.dtype == "f16":
+            return np.clip(vectors, -_F16_MAX, _F16_MAX).astype(np.float16).astype(np.float32)
+        return np.asarray(vectors, np.float32)
+
     def _index_add(self, ci: _CollectionIndex, keys: np.ndarray, vectors: np.ndarray) -> None:
-        ci.index.add(keys, vectors, threads=self.threads)
+        ci.index.add(keys, self._for_index(vectors), threads=self.threads)
         ci.face_seq = max(ci.face_seq, int(keys[-1]))
         ci.unsaved += len(keys)
+
+    def _for_index(self, vectors: np.ndarray) -> np.ndarray:
+        # f16 saturates at ±65504; a descriptor never comes near it, but an overflow must not become inf.
+        return np.clip(vectors, -_F16_MAX, _F16_MAX) if self.dtype == "f16" else vectors
 
     def _mutate_index(self, coll: int, mutate: Any) -> None:
         """Apply an index change after its SQLite commit; on failure, reload the index from SQLite."""
@@ -627,7 +652,7 @@ class EmbeddedStore(VectorStore):
                 exact = True
                 continue
             if len(keys):
-                vecs = np.stack(ci.index.get(keys))
+                keys, vecs = self._exact_vectors(ci, keys)
                 diff = vecs.astype(np.float64) - q64
                 dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
             else:
@@ -642,10 +667,28 @@ class EmbeddedStore(VectorStore):
             # candidate's engine distance: everything not returned is at least that far.
             needed = dists[k - 1] if len(dists) >= k else limit
             farthest = float(np.sqrt(max(float(np.max(matches.distances)), 0.0))) if len(matches.keys) else 0.0
-            if needed < farthest - 1e-4 * (1.0 + farthest):
+            if self.dtype == "f16":  # the engine's distances are f16-rounded: bound what they can hide
+                bound = (farthest - 2 * _F16_EPS * float(np.linalg.norm(q64)) - _F16_ABS) / (1 + _F16_EPS)
+            else:
+                bound = farthest - 1e-4 * (1.0 + farthest)
+            if needed < bound:
                 return keys, dists
             count = min(n, count * 4)
             widenings += 1
+
+    def _exact_vectors(self, ci: _CollectionIndex, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The float32 vectors of ``keys`` for exact re-scoring: from the index when it stores float32,
+        else from SQLite (keys whose row was deleted meanwhile are dropped)."""
+        if self.dtype == "f32":
+            return keys, np.stack(ci.index.get(keys))
+        db = self._reader()
+        found: dict[int, bytes] = {}
+        key_list = keys.tolist()
+        for chunk in _chunks(key_list):
+            found.update(db.execute(f"SELECT seq, vector FROM faces WHERE seq IN ({_marks(len(chunk))})", chunk))
+        kept = [key for key in key_list if key in found]
+        vecs = np.frombuffer(b"".join(found[key] for key in kept), dtype="<f4").reshape(len(kept), DIMENSION)
+        return np.asarray(kept, dtype=np.uint64), vecs
 
     # -- users ---------------------------------------------------------------------------------------
     @staticmethod
@@ -739,7 +782,7 @@ class EmbeddedStore(VectorStore):
         return Index(
             ndim=DIMENSION,
             metric="l2sq",
-            dtype="f32",
+            dtype=self.dtype,
             connectivity=self.connectivity,
             expansion_add=self.expansion_add,
             expansion_search=self.expansion_search,
@@ -795,7 +838,7 @@ class EmbeddedStore(VectorStore):
         if ci is None:
             ci = _CollectionIndex(coll, self._new_index(), 0, 0, "rebuilt")
             for seqs, vectors in self._stream_vectors(db, coll, after=0):
-                ci.index.add(seqs, vectors, threads=self.threads)
+                ci.index.add(seqs, self._for_index(vectors), threads=self.threads)
                 ci.face_seq = int(seqs[-1])
                 ci.unsaved += len(seqs)
             row = db.execute("SELECT MAX(op_seq) FROM face_ops WHERE coll = ?", (coll,)).fetchone()
@@ -817,7 +860,7 @@ class EmbeddedStore(VectorStore):
         row = db.execute("SELECT MAX(op_seq) FROM face_ops WHERE coll = ?", (coll,)).fetchone()
         ci.op_seq = max(ci.op_seq, int(row[0] or 0))
         for seqs, vectors in self._stream_vectors(db, coll, after=ci.face_seq):
-            ci.index.add(seqs, vectors, threads=self.threads)
+            ci.index.add(seqs, self._for_index(vectors), threads=self.threads)
             ci.face_seq = int(seqs[-1])
             ci.caught_up += len(seqs)
         ci.unsaved = ci.caught_up
@@ -831,7 +874,12 @@ class EmbeddedStore(VectorStore):
         if _file_crc(file) != crc:
             raise ValueError("checksum mismatch")
         meta = Index.metadata(str(file))
-        if meta is None or meta.get("dimensions") != DIMENSION or "L2sq" not in str(meta.get("kind_metric")):
+        if (
+            meta is None
+            or meta.get("dimensions") != DIMENSION
+            or "L2sq" not in str(meta.get("kind_metric"))
+            or self.dtype.upper() not in str(meta.get("kind_scalar")).upper()
+        ):
             raise ValueError(f"unexpected index metadata {meta}")
         index = self._new_index()
         index.load(str(file))
@@ -850,7 +898,9 @@ class EmbeddedStore(VectorStore):
         ).fetchall()
         for seq, blob in sample:
             stored = index.get(seq)
-            if stored is None or stored.tobytes() != blob:
+            if stored is None or not np.array_equal(
+                np.asarray(stored, np.float32), self._as_stored(np.frombuffer(blob, dtype="<f4"))
+            ):
                 raise ValueError(f"vector of key {seq} differs from SQLite")
         size = len(index)
         return _CollectionIndex(coll, index, face_seq, op_seq, "file", saved_size=size, file=file)
@@ -894,6 +944,15 @@ class EmbeddedStore(VectorStore):
                 if ci.unsaved or (ci.file is None and len(ci.index)):
                     self._save_index(ci)
 
+    def set_expansion_search(self, expansion_search: int) -> None:
+        """Change the HNSW search beam (recall vs latency) of every collection, live; not persisted."""
+        if expansion_search < 1:
+            raise InvalidParameterException("expansion_search must be a positive integer")
+        self.expansion_search = expansion_search
+        for ci in list(self._indexes.values()):
+            with ci.lock.write():
+                ci.index.expansion_search = expansion_search
+
     def index_stats(self, collection_id: str) -> dict[str, Any]:
         """Size and memory of a collection's index and how it was opened (for benchmarks and health)."""
         ci = self._index_for(self._coll(collection_id))
@@ -905,7 +964,9 @@ class EmbeddedStore(VectorStore):
             "unsaved": ci.unsaved,
             "file": None if ci.file is None else ci.file.name,
             "connectivity": ci.index.connectivity,
+            "expansion_add": ci.index.expansion_add,
             "expansion_search": ci.index.expansion_search,
+            "dtype": self.dtype,
         }
 
     def close(self) -> None:
