@@ -332,3 +332,11 @@ class TestCompareAndDetect:
         assert len(out["FaceDetails"]) == 2
         detail = out["FaceDetails"][0]
         assert {"BoundingBox", "Confidence", "Landmarks", "Pose", "Quality"} <= set(detail)
+
+
+@pytest.mark.slow
+def test_a_crowd_photo_indexes_at_most_the_100_largest_faces(service, crowd_photo):
+    service.create_collection(CollectionId="crowd")
+    out = service.index_faces(CollectionId="crowd", Image={"Bytes": crowd_photo.read_bytes()}, QualityFilter="NONE")
+    assert len(out["FaceRecords"]) == 100
+    assert service.describe_collection(CollectionId="crowd")["FaceCount"] == 100

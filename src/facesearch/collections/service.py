@@ -37,6 +37,9 @@ from facesearch.store.base import VectorStore
 from facesearch.store.records import CollectionRecord, FaceRecord, Neighbor, UserRecord
 
 MAX_SEARCH_FACES = 4096
+# Rekognition's per-image cap: IndexFaces, DetectFaces, CompareFaces (target) and searches consider the
+# 100 largest faces; it also bounds the work a single crowd photo can cost.
+MAX_FACES_PER_IMAGE = 100
 MAX_USERS = 500
 QUALITY_FILTERS = tuple(q.value for q in QualityFilter)
 
@@ -129,7 +132,7 @@ class FaceCollectionService:
         quality = v.choice(p, "QualityFilter", "AUTO", QUALITY_FILTERS)
         attributes = _attributes(p)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
-        analyzed = self.engine.analyze(data, quality_filter=quality)
+        analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         source = source if source != "bytes" else f"sha256:{analyzed.image.sha256}"
         image_id = str(uuid.uuid4())
         now = self.clock()
@@ -238,7 +241,7 @@ class FaceCollectionService:
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         all_faces = bool(p.get("AllFaces", False))
         data, source = image_bytes(v.require(p, "Image"), self.s3)
-        analyzed = self.engine.analyze(data, quality_filter=quality)
+        analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         searchable = [f for f in analyzed.faces if f.descriptor is not None]
         if not searchable:
             why = "no faces" if not analyzed.faces else "no faces that pass QualityFilter " + quality
@@ -282,8 +285,8 @@ class FaceCollectionService:
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         src_bytes, _ = image_bytes(v.require(p, "SourceImage"), self.s3, "SourceImage")
         tgt_bytes, _ = image_bytes(v.require(p, "TargetImage"), self.s3, "TargetImage")
-        source = self.engine.analyze(src_bytes, quality_filter=quality)
-        target = self.engine.analyze(tgt_bytes, quality_filter=quality)
+        source = self.engine.analyze(src_bytes, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
+        target = self.engine.analyze(tgt_bytes, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         src_faces = [f for f in source.faces if f.descriptor is not None]
         if not src_faces:
             raise InvalidParameterException("There are no faces in the SourceImage")
@@ -322,7 +325,7 @@ class FaceCollectionService:
     def detect_faces(self, **p: Any) -> dict[str, Any]:
         attributes = _attributes(p, "Attributes")
         data, _ = image_bytes(v.require(p, "Image"), self.s3)
-        analyzed = self.engine.analyze(data, embed=False, max_faces=100)  # Rekognition: the 100 largest faces
+        analyzed = self.engine.analyze(data, embed=False, max_faces=MAX_FACES_PER_IMAGE)
         return {
             "FaceDetails": [face_detail(f, analyzed.width, analyzed.height, attributes) for f in analyzed.faces],
             "OrientationCorrection": "ROTATE_0" if not analyzed.image.exif_rotated else None,
@@ -469,7 +472,7 @@ class FaceCollectionService:
         max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
-        analyzed = self.engine.analyze(data, quality_filter=quality)
+        analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         searchable = [f for f in analyzed.faces if f.descriptor is not None]
         if not searchable:
             raise InvalidParameterException("There are no faces in the image")
