@@ -321,6 +321,14 @@ def bench_crowd(pipelines: list[Pipeline], datasets: Path, runs: int, upsample2:
             for name, s in series.items()
         },
     }
+    ours = next((p for p in pipelines if isinstance(p, OursPipeline)), None)
+    if ours is not None:  # detection alone (decode → detect → align → quality, no descriptors)
+        times, faces = [], 0
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            faces = len(ours.engine.analyze(data, embed=False).faces)
+            times.append(time.perf_counter() - t0)
+        out["ours_detect_only"] = {"p50_s": float(np.median(times)), "faces": faces, "runs": runs}
     if upsample2:
         log(f"crowd: dlib HOG upsample 2, one run, stopped after {UPSAMPLE2_BUDGET_S:.0f} s")
         out["dlib_upsample2"] = try_dlib_upsample(path, 2, UPSAMPLE2_BUDGET_S)
@@ -440,6 +448,10 @@ def markdown(report: dict, dlib_name: str | None) -> str:
     row(f"crowd {c['size'][0]}x{c['size'][1]} (runs={c['runs']})", "p50 s", "p50_s", c, 2)
     row("", "faces found", "faces", c, show_ratio=False)
     row("", "CPU/wall", "cpu_per_wall", c, 2, show_ratio=False)
+    if "ours_detect_only" in c:
+        o = c["ours_detect_only"]
+        tail = " | |" if dlib_name else ""
+        rows.append(f"| | detection only, p50 s ({o['faces']} faces, no descriptors) | {o['p50_s']:.2f}{tail} |")
 
     lines = [
         f"# Engine benchmark{' (quick)' if report['quick'] else ''}: {report['timestamp']}",
