@@ -7,6 +7,8 @@
                       tests/opensearch_fixture.py (imported only when this param runs, so the other backends
                       need neither opensearch-py nor a server); a unique index prefix per test, and every
                       collection it made is deleted afterwards. Deselect with ``-m "not opensearch"``.
+* ``opensearch-ann`` — the same with ``exact_filter_below=-1``: the k-NN query without the exact-scan
+                      filter, as collections above 20k faces run it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ def _opensearch_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(
-    params=["embedded", "embedded-ann", pytest.param("opensearch", marks=pytest.mark.opensearch)],
+    params=[
+        "embedded",
+        "embedded-ann",
+        pytest.param("opensearch", marks=pytest.mark.opensearch),
+        pytest.param("opensearch-ann", marks=pytest.mark.opensearch),
+    ],
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
     if request.param.startswith("embedded"):
@@ -62,7 +69,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
 
     url = _opensearch_url(request)
 
-    remote = OpenSearchStore(url, index_prefix=f"fstest-{uuid.uuid4().hex[:12]}-")
+    options = {"exact_filter_below": -1} if request.param == "opensearch-ann" else {}
+    remote = OpenSearchStore(url, index_prefix=f"fstest-{uuid.uuid4().hex[:12]}-", **options)
     try:
         yield remote
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 import requests
 
@@ -87,3 +88,23 @@ def test_engine_score_converts_back_to_euclidean_distance() -> None:
     store = OpenSearchStore(LOCAL)
     for d in (0.0, 0.25, 0.625, 1.0, 3.5):
         assert store._score_to_distance(1.0 / (1.0 + d * d)) == pytest.approx(d, abs=1e-12)
+
+
+def test_ef_search_goes_into_the_lucene_query_only_when_wider_than_k() -> None:
+    store = OpenSearchStore("http://127.0.0.1:9", ef_search=256, exact_filter_below=-1)
+    store._sizes["c"] = (10**6, float("inf"))
+    sent: list[dict] = []
+
+    class Client:
+        def search(self, index: str, body: dict) -> dict:
+            sent.append(body)
+            return {"hits": {"hits": []}}
+
+    store.client = Client()  # type: ignore[assignment]
+    store._knn("c", np.zeros(128, np.float32), 40)
+    store.ef_search = 20
+    store._knn("c", np.zeros(128, np.float32), 40)
+    assert sent[0]["query"]["knn"]["vector"]["method_parameters"] == {"ef_search": 256}
+    assert sent[0]["size"] == 40 and sent[0]["query"]["knn"]["vector"]["k"] == 40
+    assert "filter" not in sent[0]["query"]["knn"]["vector"]
+    assert "method_parameters" not in sent[1]["query"]["knn"]["vector"]

@@ -26,10 +26,12 @@ Exact distances. The k-NN query returns candidates ranked by the engine's float3
 back in ``_source`` (their JSON floats are the float32 values exactly, so they round-trip bit for bit), are
 re-scored in float64 with numpy, ``max_distance`` is applied to that exact distance, and hits are sorted
 by (distance, face_id). More candidates than ``k`` are asked for, and the request is widened when the
-k-th exact distance (or the threshold) is not clearly inside the farthest candidate. The k-NN query
-carries a ``doc_type: face`` filter that matches every vector of the index: with Lucene that costs no
-recall, and it lets Lucene scan a segment exactly when it holds no more faces than candidates asked for
-(small collections are searched exhaustively).
+k-th exact distance (or the threshold) is not clearly inside the farthest candidate. For collections of
+at most ``exact_filter_below`` faces (20k; the count is cached for ``size_ttl`` seconds and adjusted by
+this store's writes) the k-NN query carries a ``doc_type: face`` filter that matches every vector of the
+index: with Lucene that costs no recall, and it lets Lucene scan a segment exactly when it holds no more
+faces than candidates asked for (small collections are searched exhaustively). Larger collections go
+without it: the filter's bitset is built per query at ~2.5 ms per 100k faces.
 
 Searchable on return. Writes use ``refresh="wait_for"`` by default: the call returns once a refresh has
 made the documents visible, and concurrent writers share the scheduled refresh (``refresh_interval``,
@@ -39,6 +41,18 @@ under steady small writes. The price of ``wait_for`` is up to one refresh interv
 ``refresh="true"`` is available for callers that prefer latency over segment count. Durability does not
 depend on it: the translog is fsynced before OpenSearch acknowledges (``index.translog.durability:
 request``, the default).
+
+Search beam. Lucene's HNSW search explores ``max(k, ef_search)`` candidates per segment; the store asks
+for ``k = max(k * candidates_factor, candidates_min)`` hits (that many ``_source`` documents come back and
+are re-scored) and passes ``method_parameters.ef_search`` (OpenSearch ≥ 2.16) so the graph search can be
+wider than the response: recall comes from ``ef_search``, client time from the candidate count. With
+``ef_search=None`` the parameter is not sent (older servers). faiss (Amazon OpenSearch Service) uses the
+index setting ``knn.algo_param.ef_search`` instead.
+
+Bulk loading. ``bulk_load`` is for imports and re-indexing: no refresh per call, two concurrent bulk
+requests, then one refresh and a force merge to one segment (one HNSW graph to search instead of a dozen).
+It keeps add_faces' guarantees (durable and searchable on return) but holds back concurrent ``wait_for``
+writers until it ends. Merging rebuilds graphs: minutes per million faces on two cores.
 
 User status (CREATED/ACTIVE) is derived on read from whether any face carries the user id, so it can
 never drift from the faces.
@@ -50,6 +64,7 @@ import hashlib
 import ipaddress
 import math
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -127,8 +142,11 @@ class OpenSearchStore(VectorStore):
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 256,
         faiss_ef_search: int = 256,
+        ef_search: int | None = 256,
         candidates_factor: int = 4,
-        candidates_min: int = 100,
+        candidates_min: int = 40,
+        exact_filter_below: int = 20_000,
+        size_ttl: float = 30.0,
         timeout: float = 30.0,
         allow_insecure_http: bool = False,
         client: OpenSearch | None = None,
@@ -162,8 +180,15 @@ class OpenSearchStore(VectorStore):
         self.hnsw_m = hnsw_m
         self.hnsw_ef_construction = hnsw_ef_construction
         self.faiss_ef_search = faiss_ef_search
+        self._timeout = timeout
+        if ef_search is not None and ef_search < 1:
+            raise InvalidParameterException("ef_search must be a positive integer or None")
+        self.ef_search = ef_search
         self.candidates_factor = candidates_factor
         self.candidates_min = candidates_min
+        self.exact_filter_below = exact_filter_below
+        self.size_ttl = size_ttl
+        self._sizes: dict[str, tuple[int, float]] = {}
 
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -411,6 +436,7 @@ class OpenSearchStore(VectorStore):
         return sorted(records, key=lambda r: r.collection_id)
 
     def delete_collection(self, collection_id: str) -> None:
+        self._sizes.pop(collection_id, None)
         try:
             self.client.indices.delete(index=self._index(collection_id))
         except NotFoundError:
@@ -435,9 +461,110 @@ class OpenSearchStore(VectorStore):
             for f in faces
         ]
         items = self._bulk(collection_id, actions)
+        self._resized(collection_id, sum(1 for i in items if i.get("status") in (200, 201)))
         if any(i.get("status") == 409 for i in items):
             raise InvalidParameterException("a face id already exists in this collection")
         self._raise_item_errors(items)
+
+    def bulk_load(
+        self,
+        collection_id: str,
+        faces: Iterable[FaceRecord],
+        *,
+        chunk_size: int = 2000,
+        threads: int = 2,
+        max_segments: int | None = 1,
+    ) -> dict[str, float]:
+        """Load many faces at once (initial import, re-index); durable and searchable on return, like add_faces.
+
+        Instead of a ``wait_for`` refresh per call, the collection's periodic refresh is switched off while
+        ``threads`` concurrent bulk requests of ``chunk_size`` faces stream in (each bulk runs on one write
+        thread of the node, so two keep two cores building HNSW graphs), then the refresh interval is
+        restored, one refresh makes everything visible and, unless ``max_segments`` is None, the index is
+        force-merged to that many segments (one Lucene HNSW graph per segment is searched per query, so
+        fewer segments means faster, and usually more stable, searches). Durability is the same as
+        add_faces: each bulk is acknowledged after its translog fsync. A concurrent add_faces with
+        ``refresh="wait_for"`` waits until the load ends. Face ids must be new (``create``); on a failure
+        the faces loaded so far stay and the error is raised. Returns timings in seconds.
+        """
+        alias = self._alias(collection_id)
+        self._require(collection_id)
+        index = self._index(collection_id)
+        seen: set[str] = set()
+
+        def actions() -> Iterator[dict[str, Any]]:
+            for f in faces:
+                if f.face_id in seen:
+                    raise InvalidParameterException("duplicate face ids in one bulk_load call")
+                seen.add(f.face_id)
+                yield {
+                    "_op_type": "create",
+                    "_index": alias,
+                    "_id": self._face_doc_id(f.face_id),
+                    "_source": self._face_doc(f, _vector(f.vector)),
+                }
+
+        timings: dict[str, float] = {}
+        began = time.perf_counter()
+        self.client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
+        try:
+            results = helpers.parallel_bulk(
+                self.client,
+                actions(),
+                thread_count=max(1, threads),
+                chunk_size=chunk_size,
+                max_chunk_bytes=512 * 1024 * 1024,
+                raise_on_error=False,
+                raise_on_exception=True,
+                require_alias="true",
+                request_timeout=max(self._timeout, 300.0),
+            )
+            for ok, result in results:
+                if ok:
+                    continue
+                (_op, item) = next(iter(result.items()))
+                error = item.get("error")
+                if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+                    raise _not_found(collection_id)
+                if item.get("status") == 409:
+                    raise InvalidParameterException("a face id already exists in this collection")
+                raise OpenSearchStoreError(f"bulk load failed at {item.get('_id')}: {error}")
+        finally:
+            self.client.indices.put_settings(index=index, body={"index": {"refresh_interval": self.refresh_interval}})
+        self._sizes.pop(collection_id, None)
+        timings["bulk_s"] = time.perf_counter() - began
+        t = time.perf_counter()
+        self.client.indices.refresh(index=index, request_timeout=max(self._timeout, 600.0))
+        timings["refresh_s"] = time.perf_counter() - t
+        if max_segments is not None:
+            t = time.perf_counter()
+            self.optimize(collection_id, max_segments=max_segments)
+            timings["merge_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - began
+        return timings
+
+    def optimize(self, collection_id: str, *, max_segments: int = 1, timeout: float = 3600.0) -> None:
+        """Force-merge the collection's index to at most ``max_segments`` segments (after a large load, when
+        writes are quiet: merging rebuilds HNSW graphs and takes minutes per million faces)."""
+        index = self._index(collection_id)
+        try:
+            self.client.indices.forcemerge(index=index, max_num_segments=max_segments, request_timeout=timeout)
+            self.client.indices.refresh(index=index, request_timeout=max(self._timeout, 600.0))
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+
+    def segment_stats(self, collection_id: str) -> dict[str, int]:
+        """Segment count and on-disk size of the collection's index (for benchmarks and health)."""
+        try:
+            stats = self.client.indices.stats(index=self._index(collection_id), metric="segments,store,docs")
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+        total = next(iter(stats["indices"].values()))["primaries"]
+        return {
+            "segments": int(total["segments"]["count"]),
+            "store_bytes": int(total["store"]["size_in_bytes"]),
+            "docs": int(total["docs"]["count"]),
+        }
 
     def get_faces(self, collection_id: str, face_ids: Iterable[str]) -> dict[str, FaceRecord]:
         ids = list(dict.fromkeys(face_ids))
@@ -468,25 +595,33 @@ class OpenSearchStore(VectorStore):
         limit: int = 1000,
         user_id: str | None = None,
     ) -> list[FaceRecord]:
+        extra = [{"term": {"user_id": user_id}}] if user_id is not None else []
+        sources = self._page(collection_id, _FACE, "face_id", after, limit, extra)
+        return [self._face_from_source(s) for s in sources]
+
+    def _page(
+        self,
+        collection_id: str,
+        doc_type: str,
+        key: str,
+        after: str | None,
+        limit: int,
+        extra_filters: list[dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One page of ``doc_type`` documents ordered by ``key``, strictly after ``after``."""
         if limit < 1:
             raise InvalidParameterException("limit must be at least 1")
-        filters: list[dict[str, Any]] = [{"term": {"doc_type": _FACE}}]
-        if user_id is not None:
-            filters.append({"term": {"user_id": user_id}})
+        filters: list[dict[str, Any]] = [{"term": {"doc_type": doc_type}}, *(extra_filters or [])]
         if after is not None:
-            filters.append({"range": {"face_id": {"gt": after}}})
+            filters.append({"range": {key: {"gt": after}}})
         try:
             hits = self.client.search(
                 index=self._alias(collection_id),
-                body={
-                    "size": min(limit, MAX_K),
-                    "query": {"bool": {"filter": filters}},
-                    "sort": [{"face_id": "asc"}],
-                },
+                body={"size": min(limit, MAX_K), "query": {"bool": {"filter": filters}}, "sort": [{key: "asc"}]},
             )["hits"]["hits"]
         except NotFoundError:
             raise _not_found(collection_id) from None
-        return [self._face_from_source(h["_source"]) for h in hits]
+        return [h["_source"] for h in hits]
 
     def delete_faces(self, collection_id: str, face_ids: Iterable[str]) -> list[str]:
         ids = list(dict.fromkeys(face_ids))
@@ -498,7 +633,9 @@ class OpenSearchStore(VectorStore):
         items = self._bulk(collection_id, actions)
         self._raise_item_errors(items, ignore=(404,))
         prefix = f"{_FACE}:"
-        return [i["_id"][len(prefix) :] for i in items if i.get("result") == "deleted"]
+        deleted = [i["_id"][len(prefix) :] for i in items if i.get("result") == "deleted"]
+        self._resized(collection_id, -len(deleted))
+        return deleted
 
     def count_faces(self, collection_id: str) -> int:
         try:
@@ -532,23 +669,23 @@ class OpenSearchStore(VectorStore):
             hits = self._knn(collection_id, query, count)
             if not hits:
                 return []
-            faces = [self._face_from_source(h["_source"]) for h in hits]
-            vecs = np.stack([f.vector for f in faces]).astype(np.float64)
+            # Exact distances straight from the JSON vectors; FaceRecords only for the hits returned.
+            vecs = np.asarray([h["_source"]["vector"] for h in hits], dtype=np.float32).astype(np.float64)
             diff = vecs - q64
             dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            neighbors = sorted(
-                (Neighbor(face=f, distance=float(d)) for f, d in zip(faces, dists, strict=True) if d <= limit),
-                key=lambda n: (n.distance, n.face.face_id),
+            ranked = sorted(
+                ((float(d), h["_source"]["face_id"], i) for i, (h, d) in enumerate(zip(hits, dists, strict=True))),
             )
-            if len(hits) < count or count >= MAX_K or widening == 2:
-                return neighbors[:k]  # every face was a candidate (or we cannot ask for more)
-            # Complete when the k-th exact distance (or the threshold) is clearly inside the farthest
-            # candidate: anything not returned is at least that far away.
-            needed = neighbors[k - 1].distance if len(neighbors) >= k else limit
-            worst_score = float(hits[-1]["_score"])
-            farthest = self._score_to_distance(worst_score)
-            if needed < farthest - 1e-4 * (1.0 + farthest):
-                return neighbors[:k]
+            ranked = [r for r in ranked if r[0] <= limit]
+            complete = len(hits) < count or count >= MAX_K or widening == 2
+            if not complete:
+                # Complete when the k-th exact distance (or the threshold) is clearly inside the farthest
+                # candidate: anything not returned is at least that far away.
+                needed = ranked[k - 1][0] if len(ranked) >= k else limit
+                farthest = self._score_to_distance(float(hits[-1]["_score"]))
+                complete = needed < farthest - 1e-4 * (1.0 + farthest)
+            if complete:
+                return [Neighbor(self._face_from_source(hits[i]["_source"]), d) for d, _, i in ranked[:k]]
             count = min(MAX_K, count * 4)
         raise AssertionError("unreachable")
 
@@ -558,21 +695,33 @@ class OpenSearchStore(VectorStore):
             return math.inf
         return math.sqrt(max(1.0 / score - 1.0, 0.0))
 
+    def _small(self, collection_id: str) -> bool:
+        """Whether the collection has at most ``exact_filter_below`` faces (count cached for ``size_ttl`` s,
+        adjusted by this store's own writes)."""
+        cached = self._sizes.get(collection_id)
+        now = time.monotonic()
+        if cached is None or now - cached[1] > self.size_ttl:
+            cached = (self.count_faces(collection_id), now)
+            self._sizes[collection_id] = cached
+        return cached[0] <= self.exact_filter_below
+
+    def _resized(self, collection_id: str, delta: int) -> None:
+        cached = self._sizes.get(collection_id)
+        if cached is not None:
+            self._sizes[collection_id] = (max(0, cached[0] + delta), cached[1])
+
     def _knn(self, collection_id: str, query: np.ndarray, count: int) -> list[dict[str, Any]]:
-        body = {
-            "size": count,
-            "query": {
-                "knn": {
-                    "vector": {
-                        "vector": query.tolist(),
-                        "k": count,
-                        # Matches every vector of the index (users have none): no recall cost, and Lucene
-                        # then scans a segment exactly when it has no more faces than ``count``.
-                        "filter": {"term": {"doc_type": _FACE}},
-                    }
-                }
-            },
-        }
+        knn: dict[str, Any] = {"vector": query.tolist(), "k": count}
+        if self._small(collection_id):
+            # Matches every vector of the index (users have none): no recall cost, and Lucene then scans a
+            # segment exactly when it has no more faces than ``count``. Its bitset costs O(faces) per
+            # query (~2.5 ms per 100k faces), so large collections go without it.
+            knn["filter"] = {"term": {"doc_type": _FACE}}
+        body: dict[str, Any] = {"size": count, "query": {"knn": {"vector": knn}}}
+        if self.engine == "lucene" and self.ef_search is not None and self.ef_search > count:
+            # Lucene explores max(k, ef_search) per segment; ``size`` keeps the response (and the _source
+            # parsing, the bulk of a search's client time) to the ``count`` best of them.
+            body["query"]["knn"]["vector"]["method_parameters"] = {"ef_search": self.ef_search}
         try:
             return list(self.client.search(index=self._alias(collection_id), body=body)["hits"]["hits"])
         except NotFoundError:
@@ -633,23 +782,7 @@ class OpenSearchStore(VectorStore):
         return self._user_from_source(src, user_id in self._active_users(collection_id, [user_id]))
 
     def list_users(self, collection_id: str, *, after: str | None = None, limit: int = 1000) -> list[UserRecord]:
-        if limit < 1:
-            raise InvalidParameterException("limit must be at least 1")
-        filters: list[dict[str, Any]] = [{"term": {"doc_type": _USER}}]
-        if after is not None:
-            filters.append({"range": {"user_id": {"gt": after}}})
-        try:
-            hits = self.client.search(
-                index=self._alias(collection_id),
-                body={
-                    "size": min(limit, MAX_K),
-                    "query": {"bool": {"filter": filters}},
-                    "sort": [{"user_id": "asc"}],
-                },
-            )["hits"]["hits"]
-        except NotFoundError:
-            raise _not_found(collection_id) from None
-        sources = [h["_source"] for h in hits]
+        sources = self._page(collection_id, _USER, "user_id", after, limit)
         active = self._active_users(collection_id, [s["user_id"] for s in sources])
         return [self._user_from_source(s, s["user_id"] in active) for s in sources]
 
