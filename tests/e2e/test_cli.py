@@ -62,6 +62,12 @@ def test_index_search_list_delete_round_trip(home, gallery, faces_dev, capsys, t
     assert len(searches) == 2 and searches[0]["results"] and not searches[1]["results"]
     assert any(r["operation"] == "DeleteFaces" and len(r["results"]) == 2 for r in audit)
 
+    # A reviewer asks: who was shown this face?
+    shown = result["FaceMatches"][0]["Face"]["FaceId"]
+    code, out, _ = run(capsys, "audit", "--face-id", shown, "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert {r["operation"] for r in records} == {"IndexFaces", "SearchFacesByImage", "DeleteFaces"}
+
 
 def test_errors_are_clear_and_exit_nonzero(home, faces_dev, capsys):
     code, _, err = run(capsys, "search", str(faces_dev / "images" / "img1.jpg"), "--collection", "missing")
