@@ -43,6 +43,8 @@ results) to ``bench/results/vector-stores-<n>-<UTC time>.json`` (or ``--out``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -61,6 +63,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 DIM = 128
 COLLECTION = "bench"
+DEV_FACES = REPO.parent / "shared" / "datasets" / "faces-dev" / "images"
 
 
 # -- data --------------------------------------------------------------------------------------------------
@@ -93,6 +96,44 @@ def generate(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     enrolled = labels[rng.integers(0, args.n, args.queries)]
     queries = (centres[enrolled] + rng.normal(0, sigma_n, (args.queries, DIM))).astype(np.float32)
     return data, queries
+
+
+def real_descriptors(folder: Path) -> tuple[list[str], np.ndarray]:
+    """Descriptors of the largest face of every image in ``folder``, computed by our engine once and cached
+    in ~/.cache/facesearch/bench/ (keyed by the images' and the models' sha256)."""
+    from facesearch.models.registry import ARTIFACTS
+
+    images = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    key = hashlib.sha256(json.dumps(ARTIFACTS, sort_keys=True).encode())
+    for p in images:
+        key.update(p.name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    cache = Path.home() / ".cache" / "facesearch" / "bench" / f"descriptors-{folder.name}-{key.hexdigest()[:16]}.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        return [str(n) for n in z["names"]], z["vectors"]
+    from facesearch.engine.engine import FaceEngine
+
+    engine = FaceEngine()
+    names, vectors = [], []
+    for p in images:
+        faces = engine.analyze(p.read_bytes()).faces
+        if faces and faces[0].descriptor is not None:
+            names.append(p.name)
+            vectors.append(np.asarray(faces[0].descriptor, dtype=np.float32))
+        else:
+            print(f"  {p.name}: no face, skipped", file=sys.stderr)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, names=np.array(names), vectors=np.stack(vectors))
+    return names, np.stack(vectors)
+
+
+def face_ids(n: int, seed: int) -> list[str]:
+    """Random UUIDs, as the collection service generates them (append-only ids would flatter B-trees)."""
+    rng = np.random.default_rng(seed + 1)
+    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    return [str(uuid.UUID(bytes=b.tobytes())) for b in raw]
 
 
 def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,10 +203,9 @@ class NumpyBackend:
 class StoreBackend:
     """Any VectorStore, fed FaceRecords as the collection service would."""
 
-    def __init__(self, name: str, args: argparse.Namespace, workdir: Path) -> None:
-        from facesearch.store.records import CollectionRecord
-
-        self.name, self.args, self.workdir = name, args, workdir
+    def __init__(self, name: str, args: argparse.Namespace, workdir: Path, ids: list[str]) -> None:
+        self.name, self.args, self.workdir, self.ids = name, args, workdir, ids
+        self.row_of = {face_id: row for row, face_id in enumerate(ids)}
         if name == "embedded":
             from facesearch.store.embedded import EmbeddedStore
 
@@ -176,6 +216,7 @@ class StoreBackend:
                     "expansion_add": args.expansion_add,
                     "expansion_search": args.expansion_search,
                     "exact_below": args.exact_below,
+                    "candidates_min": args.candidates_min,
                 }.items()
                 if v is not None
             }
@@ -185,38 +226,138 @@ class StoreBackend:
                 raise SystemExit("--opensearch-url is required for the opensearch backend")
             from facesearch.store.opensearch import OpenSearchStore
 
-            self.store = OpenSearchStore(args.opensearch_url, index_prefix=f"bench-{uuid.uuid4().hex[:10]}-")
-        self.store.create_collection(
-            CollectionRecord(COLLECTION, datetime.now(UTC), "synthetic-dlib-like", threshold_floor=0.0)
-        )
+            self.options = {
+                k: v
+                for k, v in {
+                    "hnsw_m": args.os_m,
+                    "hnsw_ef_construction": args.os_ef_construction,
+                    "ef_search": args.os_ef_search,
+                    "candidates_min": args.os_candidates_min,
+                }.items()
+                if v is not None
+            }
+            self.store = OpenSearchStore(
+                args.opensearch_url, index_prefix=f"bench-{uuid.uuid4().hex[:10]}-", timeout=120.0, **self.options
+            )
+        self.collection = COLLECTION
+        self.store.create_collection(self._record(COLLECTION))
         self.now = datetime.now(UTC)
 
-    def add(self, start: int, vectors: np.ndarray) -> None:
+    @staticmethod
+    def _record(collection_id: str) -> Any:
+        from facesearch.store.records import CollectionRecord
+
+        return CollectionRecord(collection_id, datetime.now(UTC), "synthetic-dlib-like", threshold_floor=0.0)
+
+    def records(self, start: int, vectors: np.ndarray, ids: list[str] | None = None) -> list[Any]:
         from facesearch.store.records import FaceRecord
 
         box = {"Width": 0.2, "Height": 0.3, "Left": 0.4, "Top": 0.1}
-        self.store.add_faces(
-            COLLECTION,
-            [
-                FaceRecord(
-                    face_id=f"{start + i:012d}",
-                    image_id=f"img-{(start + i) // 4}",
-                    vector=v,
-                    bounding_box=box,
-                    confidence=99.9,
-                    indexed_at=self.now,
-                    quality={"Brightness": 80.0, "Sharpness": 90.0},
+        ids = ids if ids is not None else self.ids[start : start + len(vectors)]
+        return [
+            FaceRecord(
+                face_id=face_id,
+                image_id=f"img-{(start + i) // 4}",
+                vector=v,
+                bounding_box=box,
+                confidence=99.9,
+                indexed_at=self.now,
+                quality={"Brightness": 80.0, "Sharpness": 90.0},
+            )
+            for i, (face_id, v) in enumerate(zip(ids, vectors, strict=True))
+        ]
+
+    def add(self, start: int, vectors: np.ndarray) -> None:
+        self.store.add_faces(self.collection, self.records(start, vectors))
+
+    def bulk_load(self, data: np.ndarray) -> dict[str, Any]:
+        """OpenSearch's bulk path: bulk_load (no per-call refresh, 2 concurrent bulks) + force merge."""
+        batch = self.args.batch
+
+        def faces() -> Any:
+            for s in range(0, len(data), batch):
+                yield from self.records(s, data[s : s + batch])
+
+        timings = self.store.bulk_load(self.collection, faces(), chunk_size=self.args.os_chunk, max_segments=None)
+        out: dict[str, Any] = {f"bulk_{k}": round(v, 1) for k, v in timings.items()}
+        out["segments_before_merge"] = self.store.segment_stats(self.collection)["segments"]
+        if self.args.os_max_segments:
+            from opensearchpy.exceptions import ConnectionTimeout
+
+            t = time.perf_counter()
+            try:
+                self.store.optimize(
+                    self.collection, max_segments=self.args.os_max_segments, timeout=self.args.os_merge_timeout
                 )
-                for i, v in enumerate(vectors)
-            ],
-        )
+            except ConnectionTimeout:  # the merge goes on in the server; searches below run alongside it
+                out["merge_timed_out"] = True
+            out["bulk_merge_s"] = round(time.perf_counter() - t, 1)
+        return out
+
+    def store_path_sample(self, data: np.ndarray) -> dict[str, Any]:
+        """OpenSearch: add_faces (refresh=wait_for per call) into an empty scratch collection, timed."""
+        n = min(len(data), self.args.os_store_sample)
+        scratch = "bench-store-path"
+        self.store.create_collection(self._record(scratch))
+        try:
+            t = time.perf_counter()
+            for s in range(0, n, self.args.batch):
+                vectors = data[s : min(s + self.args.batch, n)]
+                self.store.add_faces(scratch, self.records(s, vectors))
+            elapsed = time.perf_counter() - t
+        finally:
+            self.store.delete_collection(scratch)
+        return {"store_path_faces": n, "store_path_faces_per_s": round(n / elapsed)}
 
     def search(self, q: np.ndarray, k: int) -> list[int]:
-        return [int(h.face.face_id) for h in self.store.search(COLLECTION, q, k=k)]
+        return [self.row_of.get(h.face.face_id, -1) for h in self.store.search(self.collection, q, k=k)]
+
+    def set_ef(self, ef: int) -> None:
+        if self.name == "embedded":
+            self.store.set_expansion_search(ef)
+        else:
+            self.store.ef_search = ef
+
+    def ef_sweep(
+        self, queries: np.ndarray, truth: np.ndarray, group: list[int], args: argparse.Namespace
+    ) -> list[dict[str, Any]]:
+        """Recall and latency of the synthetic queries at other search beams (same index, no reload)."""
+        default = self.store.expansion_search if self.name == "embedded" else self.store.ef_search
+        out = []
+        try:
+            for ef in (int(x) for x in args.sweep_ef.split(",")):
+                self.set_ef(ef)
+                rows = range(group[0], min(group[1], group[0] + args.sweep_queries))
+                for i in rows[:10]:  # warm-up
+                    self.search(queries[i], args.k)
+                ms, found = [], 0
+                for i in rows:
+                    t = time.perf_counter()
+                    got = self.search(queries[i], args.k)
+                    ms.append((time.perf_counter() - t) * 1000)
+                    found += len(set(got) & set(truth[i, : args.k].tolist()))
+                out.append({"ef": ef, "recall_at_k": round(found / (len(ms) * args.k), 4)} | percentiles(ms))
+                print(f"  {self.name} ef={ef}: {out[-1]}", file=sys.stderr, flush=True)
+        finally:
+            self.set_ef(default)
+        return out
+
+    def single_adds(self, vectors: np.ndarray) -> dict[str, Any]:
+        """Latency of add_faces with one face (an IndexFaces call) on the loaded collection."""
+        ms = []
+        for i, v in enumerate(vectors):
+            face_id = str(uuid.uuid4())
+            t = time.perf_counter()
+            self.store.add_faces(self.collection, self.records(len(self.ids) + i, v[None], [face_id]))
+            ms.append((time.perf_counter() - t) * 1000)
+        return {
+            "add1_p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "add1_p95_ms": round(float(np.percentile(ms, 95)), 2),
+        }
 
     def memory(self) -> int | None:
         if self.name == "embedded":
-            return int(self.store.index_stats(COLLECTION)["memory_bytes"])
+            return int(self.store.index_stats(self.collection)["memory_bytes"])
         return None
 
     def close(self) -> dict[str, Any]:
@@ -231,15 +372,26 @@ class StoreBackend:
             t = time.perf_counter()
             self.store = EmbeddedStore(self.workdir / "embedded", **self.options)
             out["reopen_s"] = round(time.perf_counter() - t, 2)
-            out["index_stats"] = self.store.index_stats(COLLECTION)
+            out["index_stats"] = self.store.index_stats(self.collection)
             out["disk_bytes"] = sum(p.stat().st_size for p in (self.workdir / "embedded").rglob("*") if p.is_file())
             self.store.close()
         else:
             try:
-                self.store.delete_collection(COLLECTION)
+                out["segments"] = self.store.segment_stats(self.collection)
+                out["disk_bytes"] = out["segments"]["store_bytes"]
+                self.store.delete_collection(self.collection)
             finally:
                 self.store.close()
         return out
+
+
+def proc_memory(pid: int) -> dict[str, int]:
+    out = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out
 
 
 def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -248,43 +400,73 @@ def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
     queries = np.load(workdir / "queries.npy")
     truth = np.load(workdir / "truth_idx.npy")
     truth_d = np.load(workdir / "truth_dist.npy")
+    groups: dict[str, list[int]] = json.loads((workdir / "groups.json").read_text())
+    ids = (workdir / "ids.txt").read_text().split()
     before = rss_bytes()["rss"]
-    backend: Any = NumpyBackend() if name == "numpy" else StoreBackend(name, args, workdir)
+    backend: Any = NumpyBackend() if name == "numpy" else StoreBackend(name, args, workdir, ids)
+    result: dict[str, Any] = {"backend": name}
+    if name != "numpy":
+        result["options"] = backend.options
 
-    t0 = time.perf_counter()
-    for s in range(0, len(data), args.batch):
-        backend.add(s, data[s : s + args.batch])
-    index_s = time.perf_counter() - t0
+    if name == "opensearch":
+        if args.os_store_sample > 0:
+            result |= backend.store_path_sample(data)
+        t0 = time.perf_counter()
+        result |= backend.bulk_load(data)
+        index_s = time.perf_counter() - t0
+        result["load_path"] = f"bulk_load (chunks of {args.os_chunk}, 2 threads) + force merge"
+    else:
+        t0 = time.perf_counter()
+        for s in range(0, len(data), args.batch):
+            backend.add(s, data[s : s + args.batch])
+        index_s = time.perf_counter() - t0
+        result["load_path"] = f"add_faces, batches of {args.batch}" if name == "embedded" else "append (1 thread)"
     after_index = rss_bytes()
-    result: dict[str, Any] = {
-        "backend": name,
+    result |= {
         "index_s": round(index_s, 2),
         "faces_per_s": round(len(data) / index_s),
         "rss_growth_mb": round((after_index["rss"] - before) / 2**20, 1),
         "index_memory_mb": None if backend.memory() is None else round(backend.memory() / 2**20, 1),
     }
+    if name == "opensearch" and args.opensearch_pid:
+        result["server_rss_mb"] = round(proc_memory(args.opensearch_pid).get("VmRSS", 0) / 2**20, 1)
 
-    for q in queries[: min(20, len(queries))]:  # warm-up
-        backend.search(q, args.k)
-    latencies: list[float] = []
-    found = total = match_found = match_total = 0
+    warm = np.arange(*groups["synthetic"])[: min(20, groups["synthetic"][1] - groups["synthetic"][0])]
+    for i in warm:
+        backend.search(queries[i], args.k)
     deadline = time.perf_counter() + args.max_search_seconds
-    for i, q in enumerate(queries):
-        t = time.perf_counter()
-        got = backend.search(q, args.k)
-        latencies.append((time.perf_counter() - t) * 1000)
-        true_ids = truth[i, : args.k]
-        found += len(set(got) & set(true_ids.tolist()))
-        total += len(true_ids)
-        matches = true_ids[truth_d[i, : args.k] <= args.threshold].tolist()
-        match_found += len(set(got) & set(matches))
-        match_total += len(matches)
-        if time.perf_counter() > deadline:
-            break
-    result |= percentiles(latencies)
-    result["recall_at_k"] = round(found / total, 4)
-    result["match_recall"] = round(match_found / match_total, 4) if match_total else None
-    result["matches"] = match_total
+    for group in ("real", "synthetic"):  # the few real queries first, so the time budget never skips them
+        if group not in groups:
+            continue
+        latencies: list[float] = []
+        found = total = match_found = match_total = top1 = 0
+        for i in range(*groups[group]):
+            t = time.perf_counter()
+            got = backend.search(queries[i], args.k)
+            latencies.append((time.perf_counter() - t) * 1000)
+            true_ids = truth[i, : args.k]
+            found += len(set(got) & set(true_ids.tolist()))
+            total += len(true_ids)
+            top1 += bool(got) and got[0] == true_ids[0]
+            matches = true_ids[truth_d[i, : args.k] <= args.threshold].tolist()
+            match_found += len(set(got) & set(matches))
+            match_total += len(matches)
+            if time.perf_counter() > deadline:
+                break
+        prefix = "" if group == "synthetic" else "real_"
+        result |= {prefix + k: v for k, v in percentiles(latencies).items()}
+        result[prefix + "recall_at_k"] = round(found / total, 4)
+        result[prefix + "top1"] = round(top1 / len(latencies), 4)
+        result[prefix + "match_recall"] = round(match_found / match_total, 4) if match_total else None
+        result[prefix + "matches"] = match_total
+    if name != "numpy" and args.sweep_ef:
+        result["ef_sweep"] = backend.ef_sweep(queries, truth, groups["synthetic"], args)
+    if name != "numpy" and args.single_adds > 0:
+        rng = np.random.default_rng(args.seed + 7)
+        extra = data[rng.integers(0, len(data), args.single_adds)] + rng.normal(0, 0.02, (args.single_adds, DIM))
+        result |= backend.single_adds(extra.astype(np.float32))
+    if name == "opensearch" and args.opensearch_pid:
+        result["server_peak_rss_mb"] = round(proc_memory(args.opensearch_pid).get("VmHWM", 0) / 2**20, 1)
     result |= backend.close()
     result["peak_rss_mb"] = round(rss_bytes()["peak_rss"] / 2**20, 1)
     return result
@@ -298,34 +480,99 @@ def git_state() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
+    )
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "ram_gb": round(mem / 2**30, 1),
+        "python": platform.python_version(),
+    }
+
+
+def _ratio(value: Any, base: Any, invert: bool = False) -> str:
+    if not value or not base:
+        return "—"
+    r = base / value if invert else value / base
+    return f"{r:.2g}×" if r < 10 else f"{r:.0f}×"
+
+
 def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    cols = [
-        ("backend", "backend"),
-        ("faces/s", "faces_per_s"),
-        ("p50 ms", "p50_ms"),
-        ("p95 ms", "p95_ms"),
-        ("p99 ms", "p99_ms"),
-        (f"recall@{args.k}", "recall_at_k"),
-        (f"match recall (≤{args.threshold})", "match_recall"),
-        ("index MB", "index_memory_mb"),
-        ("RSS growth MB", "rss_growth_mb"),
-        ("peak RSS MB", "peak_rss_mb"),
-        ("searches", "searches"),
+    """One table, backends side by side; ratios are against numpy brute force in the same run."""
+    base = next((r for r in results if r.get("backend") == "numpy" and "error" not in r), {})
+    rows: list[tuple[str, Any]] = [
+        ("load path", lambda r: r.get("load_path")),
+        ("bulk faces/s", lambda r: r.get("faces_per_s")),
+        ("store-path faces/s (add_faces, wait_for)", lambda r: r.get("store_path_faces_per_s")),
+        ("search p50 ms", lambda r: r.get("p50_ms")),
+        ("search p95 ms", lambda r: r.get("p95_ms")),
+        ("search p99 ms", lambda r: r.get("p99_ms")),
+        ("p95 speed-up vs numpy", lambda r: _ratio(r.get("p95_ms"), base.get("p95_ms"), invert=True)),
+        (f"recall@{args.k} (synthetic)", lambda r: r.get("recall_at_k")),
+        (f"match recall ≤{args.threshold} (synthetic)", lambda r: r.get("match_recall")),
+        (f"real faces: recall@{args.k}", lambda r: r.get("real_recall_at_k")),
+        ("real faces: top-1 = exact", lambda r: r.get("real_top1")),
+        ("real faces: search p95 ms", lambda r: r.get("real_p95_ms")),
+        (
+            "add_faces(1 face) p50 / p95 ms",
+            lambda r: r.get("add1_p50_ms") and f"{r['add1_p50_ms']} / {r['add1_p95_ms']}",
+        ),
+        ("index MB (own figure)", lambda r: r.get("index_memory_mb")),
+        ("client RSS growth MB", lambda r: r.get("rss_growth_mb")),
+        (
+            "memory vs numpy matrix",
+            lambda r: _ratio(r.get("index_memory_mb") or r.get("server_rss_mb"), base.get("index_memory_mb")),
+        ),
+        (
+            "server RSS MB (JVM, after load / peak)",
+            lambda r: r.get("server_rss_mb") and f"{r['server_rss_mb']} / {r.get('server_peak_rss_mb')}",
+        ),
+        ("on disk MB", lambda r: r.get("disk_bytes") and round(r["disk_bytes"] / 2**20)),
+        ("searches (synthetic)", lambda r: r.get("searches")),
     ]
-    lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
-    for r in results:
-        lines.append("| " + " | ".join("—" if r.get(key) is None else str(r.get(key)) for _, key in cols) + " |")
+    head = "| metric | " + " | ".join(r.get("backend", "?") for r in results) + " |"
+    lines = [head, "|---|" + "---|" * len(results)]
+    for label, get in rows:
+        cells = []
+        for r in results:
+            v = "error" if r.get("error") else get(r)
+            cells.append("—" if v is None or v == "" else str(v))
+        if any(c != "—" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--n", type=int, default=100_000, help="faces to index (e.g. 100000, 1000000)")
-    p.add_argument("--queries", type=int, default=1000, help="search queries (at most)")
+    p.add_argument("--n", type=int, default=100_000, help="synthetic faces to index (e.g. 100000, 1000000)")
+    p.add_argument("--queries", type=int, default=1000, help="synthetic search queries (at most)")
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--batch", type=int, default=1000, help="faces per add_faces call")
+    p.add_argument("--batch", type=int, default=5000, help="faces per add_faces call (bulk import batches)")
     p.add_argument("--backends", default="numpy,embedded", help="comma separated: numpy,embedded,opensearch")
-    p.add_argument("--opensearch-url", default=os.environ.get("FACESEARCH_OPENSEARCH_URL"))
+    p.add_argument(
+        "--opensearch-url",
+        default=os.environ.get("FACESEARCH_OPENSEARCH_URL"),
+        help="a running server, or 'local' to start facesearch.devtools.opensearch_local for the run",
+    )
+    p.add_argument("--opensearch-heap", default="4g", help="JVM heap of a 'local' server")
+    p.add_argument(
+        "--real-faces",
+        nargs="?",
+        type=Path,
+        const=DEV_FACES,
+        help=f"also index the engine's descriptors of these images and use them as queries (default {DEV_FACES})",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--intra", type=float, default=0.40, help="typical distance between two faces of one person")
     p.add_argument("--inter", type=float, default=0.90, help="typical distance between two people")
@@ -338,12 +585,80 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--expansion-add", type=int, help="embedded: ef_construction")
     p.add_argument("--expansion-search", type=int, help="embedded: ef_search")
     p.add_argument("--exact-below", type=int, help="embedded: exact scan below this many faces")
+    p.add_argument("--candidates-min", type=int, help="embedded: candidates re-scored per search (at least)")
+    p.add_argument("--os-m", type=int, help="opensearch: HNSW m")
+    p.add_argument("--os-ef-construction", type=int, help="opensearch: HNSW ef_construction")
+    p.add_argument("--os-ef-search", type=int, help="opensearch: ef_search (lucene: method_parameters)")
+    p.add_argument("--os-candidates-min", type=int, help="opensearch: candidates re-scored per search (at least)")
+    p.add_argument("--os-chunk", type=int, default=2000, help="opensearch: faces per bulk request in bulk_load")
+    p.add_argument("--os-max-segments", type=int, default=1, help="opensearch: force merge after the bulk load")
+    p.add_argument("--os-merge-timeout", type=float, default=1800.0, help="opensearch: force merge budget, s")
+    p.add_argument(
+        "--os-store-sample", type=int, default=20_000, help="opensearch: faces timed through add_faces (0: skip)"
+    )
+    p.add_argument(
+        "--sweep-ef",
+        default="",
+        help="also measure these search beams (embedded expansion_search, opensearch ef_search), e.g. 64,128,256",
+    )
+    p.add_argument("--sweep-queries", type=int, default=500, help="synthetic queries per --sweep-ef value")
+    p.add_argument("--single-adds", type=int, default=20, help="one-face add_faces calls timed after the searches")
     p.add_argument("--max-search-seconds", type=float, default=60.0, help="search time budget per backend")
     p.add_argument("--timeout", type=float, default=3600.0, help="kill a backend's child after this many s")
     p.add_argument("--workdir", type=Path, help="where data and stores go (default: a temporary directory)")
     p.add_argument("--out", type=Path, help="JSON path (default bench/results/vector-stores-<n>-<time>.json)")
+    p.add_argument("--note", default="", help="free text for the report (e.g. what else was running)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--opensearch-pid", type=int, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Write data, queries, ids, query groups and the exact truth to ``workdir``; returns data facts."""
+    t = time.perf_counter()
+    data, queries = generate(args)
+    groups = {"synthetic": [0, len(queries)]}
+    facts: dict[str, Any] = {"synthetic_faces": len(data)}
+    if args.real_faces is not None:
+        _names, real = real_descriptors(args.real_faces)
+        # Translate the synthetic gallery to the real descriptors' mean (distances are unchanged), so the
+        # real faces sit among synthetic ones instead of on an island far from them.
+        shift = real.mean(axis=0)
+        data += shift
+        queries += shift
+        rng = np.random.default_rng(args.seed + 3)
+        rows = np.sort(rng.choice(len(data) + len(real), size=len(real), replace=False))
+        keep = np.ones(len(data) + len(real), bool)
+        keep[rows] = False
+        merged = np.empty((len(data) + len(real), DIM), np.float32)
+        merged[keep], merged[rows] = data, real
+        data = merged
+        groups["real"] = [len(queries), len(queries) + len(real)]
+        queries = np.concatenate([queries, real])
+        facts |= {"real_faces": len(real), "real_folder": str(args.real_faces), "real_rows": rows.tolist()}
+    gen_s = time.perf_counter() - t
+    t = time.perf_counter()
+    truth_idx, truth_dist = exact_top_k(data, queries, args.k)
+    truth_s = time.perf_counter() - t
+    same = np.linalg.norm(data[:2000:2] - data[1:2000:2], axis=1)
+    facts |= {
+        "faces": len(data),
+        "generate_s": round(gen_s, 2),
+        "truth_s": round(truth_s, 2),
+        "median_random_pair_distance": round(float(np.median(same)), 3),
+        "median_nn_distance_synthetic_queries": round(float(np.median(truth_dist[: groups["synthetic"][1], 0])), 3),
+    }
+    if "real" in groups:
+        r0, r1 = groups["real"]
+        # nearest *other* face (the first hit is the face itself)
+        facts["median_2nd_nn_distance_real_queries"] = round(float(np.median(truth_dist[r0:r1, 1])), 3)
+    print(f"data: { {k: v for k, v in facts.items() if k != 'real_rows'} }", file=sys.stderr)
+    for name, arr in [("data", data), ("queries", queries), ("truth_idx", truth_idx), ("truth_dist", truth_dist)]:
+        np.save(workdir / f"{name}.npy", arr)
+    (workdir / "groups.json").write_text(json.dumps(groups))
+    (workdir / "ids.txt").write_text("\n".join(face_ids(len(data), args.seed)) + "\n")
+    facts["queries"] = {k: v[1] - v[0] for k, v in groups.items()}
+    return facts
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -361,35 +676,41 @@ def main(argv: list[str] | None = None) -> None:
     own_workdir = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="bench-vs-")) if own_workdir else args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
+    server = None
+    server_info: dict[str, Any] = {}
+    results = []
     try:
-        t = time.perf_counter()
-        data, queries = generate(args)
-        gen_s = time.perf_counter() - t
-        t = time.perf_counter()
-        truth_idx, truth_dist = exact_top_k(data, queries, args.k)
-        truth_s = time.perf_counter() - t
-        same = np.linalg.norm(data[:2000:2] - data[1:2000:2], axis=1)
-        print(
-            f"data: {args.n} faces, {len(queries)} queries, generated in {gen_s:.1f}s, truth in {truth_s:.1f}s; "
-            f"mean norm {np.linalg.norm(data[:10000], axis=1).mean():.3f}, "
-            f"random-pair distance {np.median(same):.3f}, nearest-neighbour distance (queries) "
-            f"{np.median(truth_dist[:, 0]):.3f}",
-            file=sys.stderr,
-        )
-        for name, arr in [("data", data), ("queries", queries), ("truth_idx", truth_idx), ("truth_dist", truth_dist)]:
-            np.save(workdir / f"{name}.npy", arr)
-        del data
-
-        results = []
+        facts = prepare(args, workdir)
         for name in backends:
+            extra: list[str] = []
+            if name == "opensearch" and args.opensearch_url == "local":
+                from facesearch.devtools import opensearch_local
+
+                print(f"starting a local OpenSearch (heap {args.opensearch_heap}) ...", file=sys.stderr)
+                server = opensearch_local.start(heap_min=args.opensearch_heap, heap_max=args.opensearch_heap)
+                server_info = {
+                    "version": opensearch_local.OPENSEARCH_VERSION,
+                    "knn": opensearch_local.KNN_VERSION,
+                    "heap": args.opensearch_heap,
+                    "java_home": str(opensearch_local.find_java_home()),
+                    "startup_s": round(server.startup_seconds or 0, 1),
+                }
+                extra = ["--opensearch-url", server.url, "--opensearch-pid", str(server.pid)]
             print(f"running {name} ...", file=sys.stderr)
             cmd = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])]
-            cmd += ["--worker", name, "--workdir", str(workdir)]
+            cmd += ["--worker", name, "--workdir", str(workdir), *extra]
+            env = dict(os.environ)
+            if name == "numpy":  # one core per search, like the other backends (and no BLAS thread wake-ups)
+                env |= {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
             except subprocess.TimeoutExpired:
                 results.append({"backend": name, "error": f"timed out after {args.timeout}s"})
                 continue
+            finally:
+                if server is not None:
+                    server.stop()
+                    server = None
             if proc.returncode != 0:
                 results.append({"backend": name, "error": proc.stderr.strip().splitlines()[-1:]})
                 print(proc.stderr, file=sys.stderr)
@@ -397,17 +718,26 @@ def main(argv: list[str] | None = None) -> None:
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"  {results[-1]}", file=sys.stderr)
     finally:
+        if server is not None:
+            server.stop()
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 
     report = {
         "benchmark": "vector_stores",
         "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
         "command": [sys.executable, *sys.argv],
-        "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "worker"},
-        "data": {"generate_s": round(gen_s, 2), "truth_s": round(truth_s, 2)},
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "parameters": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("worker", "opensearch_pid")
+        },
+        "data": facts,
+        "machine": machine(),
         "load_average": {"start": load_start, "end": os.getloadavg()},
+        "note": args.note,
+        "opensearch_server": server_info,
         "git": git_state(),
         "results": results,
     }
@@ -420,7 +750,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or REPO / "bench" / "results" / f"vector-stores-{args.n}-{started:%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"## Vector stores: {args.n} faces, k={args.k}, {len(queries)} queries\n")
+    print(f"## Vector stores: {facts['faces']} faces, k={args.k}, queries {facts['queries']}\n")
     print(markdown(results, args))
     print(f"\nload average start {load_start}, end {os.getloadavg()}; JSON: {out}")
 

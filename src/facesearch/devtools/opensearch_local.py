@@ -663,8 +663,8 @@ def _wait_ready(server: LocalOpenSearch, timeout: float) -> None:
 def start(
     port: int | None = None,
     *,
-    heap_min: str = DEFAULT_HEAP_MIN,
-    heap_max: str = DEFAULT_HEAP_MAX,
+    heap_min: str | None = None,
+    heap_max: str | None = None,
     timeout: float | None = None,
     keep_data: bool = False,
     detach: bool = False,
@@ -672,8 +672,13 @@ def start(
     """Provision if needed, start a single node on 127.0.0.1 and wait for health yellow/green.
 
     ``port=None`` picks a free port (and retries on a lost race for it). ``detach=True`` is for a server
-    that must outlive this process (the CLI's --daemon): it is not stopped at exit.
+    that must outlive this process (the CLI's --daemon): it is not stopped at exit. The JVM heap is
+    ``heap_min``/``heap_max``, else ``FACESEARCH_OPENSEARCH_HEAP`` (both, e.g. ``4g`` for a million
+    vectors: Lucene builds and merges HNSW graphs on the heap), else 512m/1g.
     """
+    env_heap = os.environ.get("FACESEARCH_OPENSEARCH_HEAP", "").strip()
+    heap_min = heap_min or env_heap or DEFAULT_HEAP_MIN
+    heap_max = heap_max or env_heap or DEFAULT_HEAP_MAX
     if timeout is None:
         timeout = float(os.environ.get("FACESEARCH_OPENSEARCH_START_TIMEOUT", DEFAULT_START_TIMEOUT))
     home = provision(quiet=True)
@@ -843,8 +848,8 @@ def main(argv: list[str] | None = None) -> int:
     p_start = sub.add_parser("start", help="start a node on 127.0.0.1 (foreground unless --daemon)")
     p_start.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
     p_start.add_argument("--daemon", action="store_true", help="return once healthy, leave it running")
-    p_start.add_argument("--heap-min", default=DEFAULT_HEAP_MIN)
-    p_start.add_argument("--heap-max", default=DEFAULT_HEAP_MAX)
+    p_start.add_argument("--heap-min", help=f"JVM -Xms (default $FACESEARCH_OPENSEARCH_HEAP or {DEFAULT_HEAP_MIN})")
+    p_start.add_argument("--heap-max", help=f"JVM -Xmx (default $FACESEARCH_OPENSEARCH_HEAP or {DEFAULT_HEAP_MAX})")
     sub.add_parser("stop", help="stop the server started with start --daemon")
     p_status = sub.add_parser("status", help="exit 0 and print the URL when a server runs, else exit 1")
     p_status.add_argument("--json", action="store_true")
