@@ -301,13 +301,17 @@ class StoreBackend:
         self.store.create_collection(self._record(scratch))
         try:
             t = time.perf_counter()
-            for s in range(0, n, self.args.batch):
-                vectors = data[s : min(s + self.args.batch, n)]
+            for s in range(0, n, self.args.os_store_batch):
+                vectors = data[s : min(s + self.args.os_store_batch, n)]
                 self.store.add_faces(scratch, self.records(s, vectors))
             elapsed = time.perf_counter() - t
         finally:
             self.store.delete_collection(scratch)
-        return {"store_path_faces": n, "store_path_faces_per_s": round(n / elapsed)}
+        return {
+            "store_path_faces": n,
+            "store_path_batch": self.args.os_store_batch,
+            "store_path_faces_per_s": round(n / elapsed),
+        }
 
     def search(self, q: np.ndarray, k: int) -> list[int]:
         return [self.row_of.get(h.face.face_id, -1) for h in self.store.search(self.collection, q, k=k)]
@@ -592,6 +596,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--os-candidates-min", type=int, help="opensearch: candidates re-scored per search (at least)")
     p.add_argument("--os-chunk", type=int, default=2000, help="opensearch: faces per bulk request in bulk_load")
     p.add_argument("--os-max-segments", type=int, default=1, help="opensearch: force merge after the bulk load")
+    p.add_argument("--os-store-batch", type=int, default=1000, help="opensearch: faces per add_faces in the sample")
     p.add_argument("--os-merge-timeout", type=float, default=1800.0, help="opensearch: force merge budget, s")
     p.add_argument(
         "--os-store-sample", type=int, default=20_000, help="opensearch: faces timed through add_faces (0: skip)"
