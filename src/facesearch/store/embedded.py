@@ -252,7 +252,7 @@ class EmbeddedStore(VectorStore):
         expansion_search: int = 128,
         exact_below: int = 20_000,
         candidates_factor: int = 4,
-        candidates_min: int = 64,
+        candidates_min: int = 32,
         checkpoint_every: int = 100_000,
         threads: int = 0,
         dtype: str = "f16",
@@ -613,7 +613,7 @@ class EmbeddedStore(VectorStore):
         with ci.lock.read():
             if ci.closed:
                 raise ResourceNotFoundException(f"The collection id: {collection_id} does not exist")
-            keys, dists = self._candidates(ci, query, k, limit)
+            keys, dists, rows = self._candidates(ci, query, k, limit)
         if not len(keys):
             return []
         # Everything tied with the k-th distance, so face_id can break the tie.
@@ -621,8 +621,12 @@ class EmbeddedStore(VectorStore):
         chosen = dists <= cutoff
         keys, dists = keys[chosen], dists[chosen]
         by_seq = dict(zip(keys.tolist(), dists.tolist(), strict=True))
-        db = self._reader()
         hits: list[Neighbor] = []
+        if rows is not None:  # already read with the vectors (f16 index)
+            hits = [Neighbor(face=self._face_from_row(rows[seq]), distance=d) for seq, d in by_seq.items()]
+            hits.sort(key=lambda n: (n.distance, n.face.face_id))
+            return hits[:k]
+        db = self._reader()
         for chunk in _chunks(list(by_seq)):
             rows = db.execute(
                 f"SELECT {_FACE_COLUMNS} FROM faces WHERE coll = ? AND seq IN ({_marks(len(chunk))})", (coll, *chunk)
@@ -632,12 +636,14 @@ class EmbeddedStore(VectorStore):
         hits.sort(key=lambda n: (n.distance, n.face.face_id))
         return hits[:k]
 
-    def _candidates(self, ci: _CollectionIndex, query: np.ndarray, k: int, limit: float) -> tuple[np.ndarray, ...]:
+    def _candidates(
+        self, ci: _CollectionIndex, query: np.ndarray, k: int, limit: float
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[Any, ...]] | None]:
         """Keys and exact distances (ascending, all ≤ limit) that surely contain the top k (exactly below
         ``exact_below``, with the graph's recall above)."""
         n = len(ci.index)
         if n == 0:
-            return np.empty(0, np.uint64), np.empty(0)
+            return np.empty(0, np.uint64), np.empty(0), None
         exact = n < self.exact_below
         count = min(n, max(k * self.candidates_factor, self.candidates_min))
         q64 = query.astype(np.float64)
@@ -651,8 +657,9 @@ class EmbeddedStore(VectorStore):
                 log.debug("HNSW reached %d of %d requested candidates; scanning exactly", len(keys), count)
                 exact = True
                 continue
+            rows = None
             if len(keys):
-                keys, vecs = self._exact_vectors(ci, keys)
+                keys, vecs, rows = self._exact_vectors(ci, keys)
                 diff = vecs.astype(np.float64) - q64
                 dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
             else:
@@ -662,7 +669,7 @@ class EmbeddedStore(VectorStore):
             within = dists <= limit
             keys, dists = keys[within], dists[within]
             if count >= n or (not exact and widenings >= 2):
-                return keys, dists
+                return keys, dists, rows
             # Complete when the k-th exact distance (or the threshold) is clearly below the farthest
             # candidate's engine distance: everything not returned is at least that far.
             needed = dists[k - 1] if len(dists) >= k else limit
@@ -672,23 +679,27 @@ class EmbeddedStore(VectorStore):
             else:
                 bound = farthest - 1e-4 * (1.0 + farthest)
             if needed < bound:
-                return keys, dists
+                return keys, dists, rows
             count = min(n, count * 4)
             widenings += 1
 
-    def _exact_vectors(self, ci: _CollectionIndex, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _exact_vectors(
+        self, ci: _CollectionIndex, keys: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[Any, ...]] | None]:
         """The float32 vectors of ``keys`` for exact re-scoring: from the index when it stores float32,
-        else from SQLite (keys whose row was deleted meanwhile are dropped)."""
+        else from SQLite, whole rows at once so the hits need no second read (keys whose row was deleted
+        meanwhile are dropped)."""
         if self.dtype == "f32":
-            return keys, np.stack(ci.index.get(keys))
+            return keys, np.stack(ci.index.get(keys)), None
         db = self._reader()
-        found: dict[int, bytes] = {}
+        rows: dict[int, tuple[Any, ...]] = {}
         key_list = keys.tolist()
         for chunk in _chunks(key_list):
-            found.update(db.execute(f"SELECT seq, vector FROM faces WHERE seq IN ({_marks(len(chunk))})", chunk))
-        kept = [key for key in key_list if key in found]
-        vecs = np.frombuffer(b"".join(found[key] for key in kept), dtype="<f4").reshape(len(kept), DIMENSION)
-        return np.asarray(kept, dtype=np.uint64), vecs
+            for row in db.execute(f"SELECT {_FACE_COLUMNS} FROM faces WHERE seq IN ({_marks(len(chunk))})", chunk):
+                rows[row[0]] = row
+        kept = [key for key in key_list if key in rows]
+        vecs = np.frombuffer(b"".join(rows[key][10] for key in kept), dtype="<f4").reshape(len(kept), DIMENSION)
+        return np.asarray(kept, dtype=np.uint64), vecs, rows
 
     # -- users ---------------------------------------------------------------------------------------
     @staticmethod
