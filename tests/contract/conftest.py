@@ -57,7 +57,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
     if request.param.startswith("embedded"):
         from facesearch.store.embedded import EmbeddedStore
 
-        options = {"exact_below": 0} if request.param == "embedded-ann" else {}
+        # threads=1: a deterministic graph build, so a test run is reproducible
+        options = {"exact_below": 0, "threads": 1} if request.param == "embedded-ann" else {}
         embedded = EmbeddedStore(tmp_path / "store", **options)
         try:
             yield embedded
