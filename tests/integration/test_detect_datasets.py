@@ -1,4 +1,5 @@
-"""MTCNN detector on the shared photos: every faces-dev portrait yields its face, the crowd yields hundreds."""
+"""MTCNN detector on the shared photos: every faces-dev portrait yields its face, the crowd yields hundreds, and the
+parallel path finds exactly what the serial one does."""
 
 from __future__ import annotations
 
@@ -64,3 +65,17 @@ def test_crowd_photo_yields_hundreds(detector: MtcnnDetector) -> None:
     overlap = inter / np.minimum(area[:, None], area[None])
     np.fill_diagonal(overlap, 0)
     assert int((overlap > 0.5).sum()) // 2 <= 3
+
+
+@pytest.mark.slow
+def test_parallel_matches_serial_on_every_photo(detector: MtcnnDetector) -> None:
+    """threads=2 (the fixture) and threads=1 give the same boxes, landmarks and confidences, bit for bit."""
+    serial = MtcnnDetector(threads=1)
+    assert detector.threads == 2 and serial.threads == 1
+    for path in [*PORTRAITS, CROWD]:
+        rgb = _rgb(path)
+        got, want = detector.detect(rgb), serial.detect(rgb)
+        assert len(got) == len(want), path.name
+        for a, b in zip(got, want, strict=True):
+            assert a.box == b.box and a.confidence == b.confidence, path.name
+            assert np.array_equal(a.landmarks, b.landmarks), path.name

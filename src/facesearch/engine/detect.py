@@ -23,7 +23,16 @@ Speed notes (2-core CPU):
   P-net ~1.2x. ``tests/unit/test_detect.py`` checks the outputs are unchanged.
 - P-net's input shape changes with every pyramid level; onnxruntime's CPU provider handles that without re-planning
   cost (measured: unseen shapes run as fast as warm ones with the default arena and memory pattern), so one session
-  serves all levels. R-/O-net run in batches of 128/64 crops, small enough for their activations to stay in cache.
+  serves all levels. Levels are run in strips of at most 48 output columns (input overlapping by 10 px; the maps
+  are bit-identical, see :class:`_PnetLevel`): a strip's activations stay in cache, which takes ~20% off P-net's
+  time against whole levels. R-/O-net run in batches of at most 128/64 crops, for the same reason.
+- Threads: MTCNN's convolutions are small (10-64 channels) and barely parallelise inside onnxruntime, so every
+  session runs single-threaded and the detector splits the work instead, over the calling thread and a pool it
+  owns (``threads - 1`` workers, blocking, never spinning): level resizes and P-net strips in stage 1 (a strip
+  waits only for its own level's resize, so threads resize the next levels while others run strips), R-/O-net
+  batches in stages 2-3 (as many batches as threads even below one full batch). Which thread computes a piece
+  never changes its arithmetic: results are bit-identical for any ``threads`` (``tests/unit/test_detect_parallel.py``).
+  OpenCV's own threads (``cv2.setNumThreads``, process-wide) may still help inside a resize or remap.
 - Resampling is done from a mip chain of exact 2x ``INTER_AREA`` halvings: pyramid levels are ``INTER_AREA``-resized
   from the smallest mip at least as large (OpenCV's fractional ``INTER_AREA`` costs ~5 ns per *source* pixel, so
   resizing every level from the full image dominated stage 1), and R-/O-net crops are bilinear ``cv2.remap`` samples
@@ -37,7 +46,13 @@ Coordinates are continuous pixel coordinates: a box ``(x1, y1, x2, y2)`` covers 
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,6 +69,8 @@ _REMAP_MAX_ROWS = 16384  # cv2.remap needs dst dims < SHRT_MAX
 _NMS_PAIR_CHUNK = 1 << 21  # candidate pairs evaluated per numpy pass in nms()
 _NMS_DENSE = 256  # nms() compares all pairs directly up to this many boxes
 _CHEAP_CONV = 32  # convs with at most this many inputs per output (C_in * kh * kw) are recomputed negated
+_PNET_STRIP = 48  # P-net output columns per run: a strip's activations stay in cache (~20% less CPU than a level)
+_MIN_SPLIT = {24: 8, 48: 2}  # threads > 1: fewest R-/O-net crops per batch (an O-net crop costs ~6x more)
 
 
 @dataclass(frozen=True)
@@ -300,13 +317,17 @@ class _Mips:
 
     def __init__(self, img: np.ndarray) -> None:
         self.levels = [img]
+        self._lock = threading.Lock()  # workers share the chain; levels are only ever appended
 
     def level(self, k: int) -> np.ndarray:
-        while len(self.levels) <= k:
-            p = self.levels[-1]
-            self.levels.append(
-                cv2.resize(p, (max(1, p.shape[1] // 2), max(1, p.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-            )
+        if k < len(self.levels):
+            return self.levels[k]
+        with self._lock:
+            while len(self.levels) <= k:
+                p = self.levels[-1]
+                self.levels.append(
+                    cv2.resize(p, (max(1, p.shape[1] // 2), max(1, p.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+                )
         return self.levels[k]
 
     def resize(self, w: int, h: int) -> np.ndarray:
@@ -351,11 +372,42 @@ class _Mips:
         return out
 
 
-# -- detector ---------------------------------------------------------------------------------------------------------
+class _PnetLevel:
+    """One pyramid level of stage 1, searched in strips of P-net's output columns (image x), run separately.
+
+    P-net is fully convolutional with stride 2 and a 12 px window, so output column ``j`` only sees input columns
+    ``[2j, 2j + 12)``: a strip of output columns ``[j0, j1)`` is computed exactly from input columns
+    ``[2 * j0, 2 * j1 + 10)`` (an even width: no partial pooling window), or ``[2 * j0, width)`` for the last strip,
+    whose right edge is the level's own. Strips therefore reproduce the whole level's maps bit for bit, and strips
+    of at most ``strip`` columns keep P-net's activations in cache.
+    """
+
+    def __init__(self, w: int, h: int, sw: int, sh: int, strip: int) -> None:
+        self.sw, self.sh = sw, sh
+        self.ax, self.ay = w / sw, h / sh  # exact per-axis scale of this level
+        self.out_w = -(-(sw - 2) // 2) - 4  # P-net output columns; >= 1 since sw >= 12
+        count = -(-self.out_w // max(1, strip))
+        self.strips = list(pairwise(self.out_w * k // count for k in range(count + 1)))  # sizes differ by <= 1
+        self.image: np.ndarray | None = None  # the resized level, from resize() until the last strip is done
+        self.parts: list[np.ndarray | None] = [None] * count  # each strip's candidates
+        self.pending = count
+        self.lock = threading.Lock()
+        self.found: np.ndarray | None = None  # candidates kept by this level's NMS
+
+    def resize(self, mips: _Mips) -> None:
+        self.image = mips.resize(self.sw, self.sh)
 
 
 class MtcnnDetector:
-    """Multi-task cascaded CNN face detector with the original Caffe weights; safe to share between threads."""
+    """Multi-task cascaded CNN face detector with the original Caffe weights; safe to share between threads.
+
+    ``threads`` (default: the CPU cores available to the process) is how many threads one ``detect()`` keeps
+    busy: the calling thread plus ``threads - 1`` workers of a pool the detector owns. Every onnxruntime session
+    runs single-threaded and the work is split outside it (pyramid level resizes and P-net strips; R-/O-net
+    candidate batches), because MTCNN's small convolutions (10-64 channels) barely parallelise inside
+    onnxruntime. ``threads=1`` runs everything in order on the calling thread. Results do not depend on
+    ``threads``: the split only changes which thread computes what, never the arithmetic.
+    """
 
     def __init__(
         self,
@@ -374,9 +426,13 @@ class MtcnnDetector:
         self.thresholds = tuple(float(t) for t in thresholds)
         self.scale_factor = float(scale_factor)
         self.max_detect_side = int(max_detect_side)
-        self._pnet = load_session("pnet.onnx", threads=threads)
-        self._rnet = load_session("rnet.onnx", threads=threads)
-        self._onet = load_session("onet.onnx", threads=threads)
+        self.threads = _available_cores() if threads is None else max(1, int(threads))
+        self._pool = (
+            ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="mtcnn") if self.threads > 1 else None
+        )
+        self._pnet = load_session("pnet.onnx", threads=1)
+        self._rnet = load_session("rnet.onnx", threads=1)
+        self._onet = load_session("onet.onnx", threads=1)
         # First runs pay one-off kernel and allocator set-up; pay it here rather than in the first request.
         self._pnet.run(None, {"input_1": np.zeros((1, 48, 48, 3), np.float32)})
         self._rnet.run(None, {"input_2": np.zeros((1, 24, 24, 3), np.float32)})
@@ -433,7 +489,67 @@ class MtcnnDetector:
             for i in order
         ]
 
-    # -- stages -----------------------------------------------------------------------------------------------------
+    # -- parallelism --------------------------------------------------------------------------------------------------
+
+    def _run_all(self, tasks: Sequence[Callable[[], Any]], after: Sequence[int | None] | None = None) -> list[Any]:
+        """Run ``tasks`` on the calling thread and the pool's workers; returns their results in list order.
+
+        Task ``i`` starts only once task ``after[i]`` (listed before it) has finished. Each thread takes the first
+        task in list order that is ready (list them longest first), and sleeps only when every task left waits for
+        one still running. Without a pool, tasks run in list order on the calling thread. Workers the pool cannot
+        start at once (another ``detect()`` holds them) are cancelled rather than waited for."""
+        n = len(tasks)
+        if self._pool is None or n < 2:
+            return [task() for task in tasks]
+        results: list[Any] = [None] * n
+        state = [0] * n  # 0: to do, 1: running, 2: done
+        cond = threading.Condition()
+        first = 0  # every task before this one is running or done
+        failed = False
+
+        def next_task() -> int | None:
+            nonlocal first
+            with cond:
+                while not failed:
+                    while first < n and state[first]:
+                        first += 1
+                    if first == n:
+                        return None
+                    for i in range(first, n):
+                        if not state[i] and (after is None or after[i] is None or state[after[i]] == 2):
+                            state[i] = 1
+                            return i
+                    cond.wait()  # everything left waits for a running task; its end notifies
+                return None
+
+        def work() -> None:
+            nonlocal failed
+            while (i := next_task()) is not None:
+                try:
+                    result = tasks[i]()
+                except BaseException:
+                    with cond:
+                        failed = True
+                        cond.notify_all()
+                    raise
+                with cond:
+                    results[i] = result
+                    state[i] = 2
+                    cond.notify_all()
+
+        helpers = [self._pool.submit(work) for _ in range(min(self.threads - 1, n - 1))]
+        try:
+            work()
+        finally:
+            for f in helpers:
+                f.cancel()
+            errors = [f.exception() for f in helpers if not f.cancelled()]
+        for e in errors:
+            if e is not None:
+                raise e
+        return results
+
+    # -- stages -------------------------------------------------------------------------------------------------------
 
     def pyramid(self, h: int, w: int, min_face: float) -> list[float]:
         """P-net scales: the first maps ``min_face`` pixels to P-net's 12, then ×``scale_factor`` while ≥ 12 px."""
@@ -445,46 +561,80 @@ class MtcnnDetector:
         return scales
 
     def _stage1(self, mips: _Mips, min_face: float) -> np.ndarray:
-        """P-net over the image pyramid → square candidate boxes (N, 4) in image pixels."""
+        """P-net over the image pyramid → square candidate boxes (N, 4) in image pixels.
+
+        Tasks: resize each level (largest first), then P-net on each strip of output columns (:class:`_PnetLevel`),
+        each strip after its level's resize. Threads resize the next levels while others run strips, so nobody
+        waits for the largest level's resize. Each level's candidates are gathered in strip order, which is the
+        whole level's order, before its NMS."""
         h, w = mips.levels[0].shape[:2]
-        t = self.thresholds[0]
-        found: list[np.ndarray] = []
-        for s in self.pyramid(h, w, min_face):
-            sw, sh = int(np.ceil(w * s)), int(np.ceil(h * s))
-            level = mips.resize(sw, sh)
-            x = _normalise(cv2.transpose(level)[None])  # (1, W, H, 3); cv2 transposes 4x faster than numpy
-            reg, prob = self._pnet.run(None, {"input_1": x})
-            xi, yi = np.nonzero(prob[0, :, :, 1] >= t)  # outputs are indexed [x, y]
-            if not xi.size:
-                continue
-            ax, ay = w / sw, h / sh  # exact per-axis scale of this level
-            x1 = xi * (_PNET_STRIDE * ax)
-            y1 = yi * (_PNET_STRIDE * ay)
-            cand = np.column_stack(
-                [x1, y1, x1 + _PNET_CELL * ax, y1 + _PNET_CELL * ay, prob[0, xi, yi, 1], reg[0, xi, yi]]
-            )
-            found.append(cand[nms(cand[:, :4], cand[:, 4], 0.5, "union")])
+        sizes = [(int(np.ceil(w * s)), int(np.ceil(h * s))) for s in self.pyramid(h, w, min_face)]
+        levels = [_PnetLevel(w, h, sw, sh, _PNET_STRIP) for sw, sh in sizes]
+        tasks: list[Callable[[], None]] = [lambda lv=lv: lv.resize(mips) for lv in levels]
+        after: list[int | None] = [None] * len(levels)
+        for i, lv in enumerate(levels):
+            tasks += [lambda lv=lv, k=k: self._pnet_strip(lv, k) for k in range(len(lv.strips))]
+            after += [i] * len(lv.strips)
+        self._run_all(tasks, after)
+        found = [lv.found for lv in levels if lv.found is not None]
         if not found:
             return np.empty((0, 4))
         cand = np.concatenate(found)
         cand = cand[nms(cand[:, :4], cand[:, 4], 0.7, "union")]
         return _square(_calibrate(cand[:, :4], cand[:, 5:9]))
 
+    def _pnet_strip(self, level: _PnetLevel, k: int) -> None:
+        """P-net on strip ``k`` of a resized ``level``; the level's last strip to finish runs the level's NMS."""
+        j0, j1 = level.strips[k]
+        x_end = level.sw if j1 == level.out_w else _PNET_STRIDE * j1 + _PNET_CELL - _PNET_STRIDE
+        x = _normalise(cv2.transpose(level.image[:, _PNET_STRIDE * j0 : x_end])[None])  # (1, W, H, 3), cv2 is 4x faster
+        reg, prob = self._pnet.run(None, {"input_1": x})
+        xi, yi = np.nonzero(prob[0, :, :, 1] >= self.thresholds[0])  # outputs are indexed [x, y]
+        cand = None
+        if xi.size:
+            x1 = (xi + j0) * (_PNET_STRIDE * level.ax)
+            y1 = yi * (_PNET_STRIDE * level.ay)
+            cand = np.column_stack(
+                [x1, y1, x1 + _PNET_CELL * level.ax, y1 + _PNET_CELL * level.ay, prob[0, xi, yi, 1], reg[0, xi, yi]]
+            )
+        with level.lock:
+            level.parts[k] = cand
+            level.pending -= 1
+            last = level.pending == 0
+        if last:
+            level.image = None
+            parts = [p for p in level.parts if p is not None]
+            if parts:
+                cand = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                level.found = cand[nms(cand[:, :4], cand[:, 4], 0.5, "union")]
+
     def _refine(self, session: ort.InferenceSession, mips: _Mips, boxes: np.ndarray, size: int):
         """Round boxes to whole pixels, drop those off the image, run a refinement net on their crops in batches.
 
-        Returns the integer boxes (as float64) and the net's outputs for them."""
+        Batches hold at most ``_BATCH[size]`` crops; with several threads their count is a multiple of ``threads``
+        (sizes differ by one at most) so every thread gets the same share, even of less than one full batch.
+        A crop's outputs do not depend on the other crops of its batch. Returns the integer boxes (as float64) and
+        the net's outputs for them."""
         h, w = mips.levels[0].shape[:2]
         ib = np.rint(boxes[:, :4])
         ib[:, 2:] = np.maximum(ib[:, 2:], ib[:, :2] + 1)
         ib = ib[(ib[:, 0] < w) & (ib[:, 1] < h) & (ib[:, 2] > 0) & (ib[:, 3] > 0)]
-        if not len(ib):
+        n = len(ib)
+        if not n:
             return ib, None
         name = session.get_inputs()[0].name
-        outs = []
         step = _BATCH[size]
-        for k in range(0, len(ib), step):
-            outs.append(session.run(None, {name: _normalise(mips.crops(ib[k : k + step], size))}))
+        if self.threads > 1:
+            parts = -(-n // step)
+            parts = min(-(-parts // self.threads) * self.threads, max(1, n // _MIN_SPLIT[size]))
+            bounds = [n * k // parts for k in range(parts + 1)]
+        else:
+            bounds = [*range(0, n, step), n]
+
+        def batch(a: int, b: int) -> list[np.ndarray]:
+            return session.run(None, {name: _normalise(mips.crops(ib[a:b], size))})
+
+        outs = self._run_all([lambda a=a, b=b: batch(a, b) for a, b in pairwise(bounds)])
         return ib, [np.concatenate(parts) for parts in zip(*outs, strict=True)]
 
     def _stage2(self, mips: _Mips, boxes: np.ndarray) -> np.ndarray:
@@ -510,3 +660,10 @@ class MtcnnDetector:
         final = _calibrate(ib, reg)
         keep = nms(final, score, 0.7, "min")
         return final[keep], score[keep], landmarks[keep]
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
