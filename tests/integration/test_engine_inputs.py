@@ -86,3 +86,11 @@ def test_crowd_photo_yields_hundreds_of_embedded_faces(engine, crowd_photo):
     areas = [(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) for f in result.faces]
     assert areas == sorted(areas, reverse=True)
     assert len(engine.analyze(crowd_photo.read_bytes(), max_faces=10, embed=False).faces) == 10
+
+
+def test_min_face_fraction_skips_faces_smaller_than_a_share_of_the_image(engine, crowd_photo, monkeypatch):
+    data = crowd_photo.read_bytes()
+    everyone = len(engine.analyze(data, embed=False).faces)
+    monkeypatch.setattr(engine, "min_face_fraction", 0.02)  # Rekognition's 40 px at 1920 px → 32 px here
+    larger = engine.analyze(data, embed=False).faces
+    assert 150 <= len(larger) < everyone  # fewer, still the crowd (boxes are refined, so no hard size floor)

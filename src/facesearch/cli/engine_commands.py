@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("image", type=Path)
     detect.add_argument("--annotate", type=Path, metavar="OUT.jpg", help="write the image with boxes and landmarks")
     detect.add_argument("--max-faces", type=int, default=None)
-    detect.add_argument("--min-face-size", type=int, default=20)
+    detect.add_argument(
+        "--min-face-size", type=int, default=None, help="pixels (default: 2%% of the longer side, ≥ 20)"
+    )
     detect.add_argument("--json", action="store_true", help="print Rekognition-shaped FaceDetails as JSON")
     detect.set_defaults(func=cmd_detect)
 
@@ -53,9 +55,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
     from facesearch.annotate import draw_faces, save_rgb
     from facesearch.engine.engine import FaceEngine
 
-    engine = FaceEngine(min_face_size=args.min_face_size)
+    engine = FaceEngine()
     start = time.perf_counter()
-    result = engine.analyze(args.image.read_bytes(), max_faces=args.max_faces, embed=False)
+    data = args.image.read_bytes()
+    result = engine.analyze(data, max_faces=args.max_faces, embed=False, min_face_size=args.min_face_size)
     elapsed = (time.perf_counter() - start) * 1000
     if args.json:
         details = [
