@@ -20,21 +20,37 @@ Backends (``--backends``, comma separated):
 
 * ``numpy``: brute force baseline (float32 matmul over the whole matrix, exact re-scoring of a shortlist);
 * ``embedded``: EmbeddedStore in a temporary directory (HNSW flags pass through);
-* ``opensearch``: OpenSearchStore at ``--opensearch-url`` (a unique index prefix, deleted afterwards).
+* ``opensearch``: OpenSearchStore at ``--opensearch-url`` (a unique index prefix, deleted afterwards);
+  ``--opensearch-url local`` starts facesearch.devtools.opensearch_local for the run (``--opensearch-heap``).
+  It is loaded the way an import would: ``bulk_load`` (no refresh per call) and a force merge to
+  ``--os-max-segments`` (bounded by ``--os-merge-timeout``; ``--os-load-budget`` stops a load that takes too
+  long and measures against what was loaded); the store's own path (``add_faces`` with ``wait_for``) is
+  timed separately on ``--os-store-sample`` faces.
+
+``--real-faces [DIR]`` (default: ../shared/datasets/faces-dev/images) adds our engine's descriptors of the
+largest face of every image (computed once, cached in ~/.cache/facesearch/bench/) to the gallery at random
+positions and uses them as extra queries, reported as ``real_*``; the synthetic data is translated to the
+real descriptors' mean so they sit among synthetic faces (no synthetic distance changes). Face ids are
+random UUIDs, as the service makes them.
 
 Each backend runs in its own child process, so its memory is its own: RSS growth while indexing (the data
 set is loaded before the baseline is taken), peak RSS, and the index's own figure where the backend has
-one. Metrics: bulk index faces/s through ``add_faces`` (batches of ``--batch``, as the API would), time to
-close and reopen (embedded), search p50/p95/p99 ms for k=10 after a warm-up, recall@k, and match recall
-(the share of true neighbours within ``--threshold`` that were returned). Every loop is bounded: at most
-``--queries`` queries and ``--max-search-seconds`` per backend; children are killed after ``--timeout``.
+one (OpenSearch: the JVM's RSS and the index's bytes on disk). Metrics: bulk index faces/s (embedded:
+``add_faces`` in batches of ``--batch``), time to close and reopen (embedded), search p50/p95/p99 ms for k=10
+after a warm-up, one query at a time (numpy on one BLAS thread), recall@k, top-1, and match recall (the share
+of true neighbours within ``--threshold`` that were returned), ``--sweep-ef`` recall/latency at other search
+beams on the same index, and the latency of ``--single-adds`` one-face add_faces calls. Every search loop is
+bounded: at most ``--queries`` queries and ``--max-search-seconds`` per backend; children are killed after
+``--timeout``.
 
-Usage (repository root)::
+Usage (repository root; the commands behind BENCHMARKS.md)::
 
     .venv/bin/python bench/bench_vector_stores.py --n 20000 --backends numpy,embedded          # smoke
-    .venv/bin/python bench/bench_vector_stores.py --n 100000
-    .venv/bin/python bench/bench_vector_stores.py --n 1000000 --backends numpy,embedded,opensearch \\
-        --opensearch-url http://127.0.0.1:9200
+    .venv/bin/python bench/bench_vector_stores.py --n 100000 --backends numpy,embedded,opensearch \
+        --opensearch-url local --real-faces --sweep-ef 64,128,256,512,1024
+    .venv/bin/python bench/bench_vector_stores.py --n 1000000 --backends numpy,embedded,opensearch \
+        --opensearch-url local --real-faces --sweep-ef 64,128,256,512,1024 \
+        --os-load-budget 1200 --os-merge-timeout 900 --timeout 4000
 
 Prints a markdown table and writes JSON (parameters, machine, load average, git state, per-backend
 results) to ``bench/results/vector-stores-<n>-<UTC time>.json`` (or ``--out``).
