@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,17 @@ def _service(args: argparse.Namespace):
     return service, RequestContext(caller=args.caller or default_caller(), purpose=args.purpose)
 
 
+def _paginate(call: Callable[..., dict[str, Any]], key: str, **params: Any) -> Iterator[Any]:
+    """Every item of a NextToken-paginated service call."""
+    token = None
+    while True:
+        page = call(**params, **({"NextToken": token} if token else {}))
+        yield from page[key]
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
 def _print(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=str)
     print()
@@ -94,14 +106,9 @@ def cmd_collection(args: argparse.Namespace) -> int:
     service, ctx = _service(args)
     with service.store:
         if args.action == "list":
-            token = None
-            while True:
-                page = service.list_collections(**({"NextToken": token} if token else {}))
-                for cid in page["CollectionIds"]:
-                    print(cid)
-                token = page.get("NextToken")
-                if not token:
-                    return 0
+            for cid in _paginate(service.list_collections, "CollectionIds"):
+                print(cid)
+            return 0
         if not args.collection_id:
             raise SystemExit(f"collection {args.action} needs a COLLECTION_ID")
         if args.action == "create":
@@ -247,13 +254,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
     service, ctx = _service(args)
     with service.store:
         if args.action == "list":
-            faces, token = [], None
-            while True:
-                page = service.list_faces(CollectionId=args.collection, **({"NextToken": token} if token else {}))
-                faces.extend(page["Faces"])
-                token = page.get("NextToken")
-                if not token:
-                    break
+            faces = list(_paginate(service.list_faces, "Faces", CollectionId=args.collection))
             if args.json:
                 _print(faces)
             else:
@@ -263,13 +264,8 @@ def cmd_faces(args: argparse.Namespace) -> int:
             return 0
         ids = list(args.face_ids)
         if args.external_id:
-            token = None
-            while True:
-                page = service.list_faces(CollectionId=args.collection, **({"NextToken": token} if token else {}))
-                ids += [f["FaceId"] for f in page["Faces"] if f.get("ExternalImageId") == args.external_id]
-                token = page.get("NextToken")
-                if not token:
-                    break
+            faces = _paginate(service.list_faces, "Faces", CollectionId=args.collection)
+            ids += [f["FaceId"] for f in faces if f.get("ExternalImageId") == args.external_id]
         if not ids:
             raise SystemExit("faces delete needs FACE_ID... or --external-id")
         deleted, failed = [], []

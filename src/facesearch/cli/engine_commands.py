@@ -61,20 +61,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     result = engine.analyze(data, max_faces=args.max_faces, embed=False, min_face_size=args.min_face_size)
     elapsed = (time.perf_counter() - start) * 1000
     if args.json:
-        details = [
-            {
-                "BoundingBox": f.bounding_box(result.width, result.height),
-                "Landmarks": f.landmarks_ratio(result.width, result.height),
-                "Confidence": round(f.confidence * 100, 4),
-                "Quality": {"Brightness": round(f.quality.brightness, 2), "Sharpness": round(f.quality.sharpness, 2)},
-                "Pose": {
-                    "Roll": round(f.quality.roll, 2),
-                    "Yaw": round(f.quality.yaw, 2),
-                    "Pitch": round(f.quality.pitch, 2),
-                },
-            }
-            for f in result.faces
-        ]
+        from facesearch.collections.shapes import face_detail
+
+        details = [face_detail(f, result.width, result.height) for f in result.faces]
         json.dump({"FaceDetails": details}, sys.stdout, indent=2)
         print()
     else:

@@ -123,7 +123,3 @@ class FaceEngine:
                     f = faces[i]
                     faces[i] = Face(f.box, f.landmarks, f.confidence, f.quality, vec, f.rejected_reasons)
         return AnalyzedImage(decoded, faces)
-
-    def chips(self, image: DecodedImage, faces: list[Face]) -> list[np.ndarray]:
-        """Aligned chips for display/debugging (the same ones the embedder saw)."""
-        return [align_face(image.rgb, f.landmarks) for f in faces]
