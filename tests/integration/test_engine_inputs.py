@@ -88,9 +88,21 @@ def test_crowd_photo_yields_hundreds_of_embedded_faces(engine, crowd_photo):
     assert len(engine.analyze(crowd_photo.read_bytes(), max_faces=10, embed=False).faces) == 10
 
 
-def test_min_face_fraction_skips_faces_smaller_than_a_share_of_the_image(engine, crowd_photo, monkeypatch):
+def test_small_faces_are_skipped_by_default_as_rekognition_does(engine, crowd_photo, monkeypatch):
     data = crowd_photo.read_bytes()
-    everyone = len(engine.analyze(data, embed=False).faces)
-    monkeypatch.setattr(engine, "min_face_fraction", 0.02)  # Rekognition's 40 px at 1920 px → 32 px here
-    larger = engine.analyze(data, embed=False).faces
-    assert 150 <= len(larger) < everyone  # fewer, still the crowd (boxes are refined, so no hard size floor)
+    default = engine.analyze(data, embed=False).faces  # 40 px at 1920 px: ≈ 33 px in this 1600 px photo
+    monkeypatch.setattr(engine, "min_face_fraction", 0.0)
+    everyone = engine.analyze(data, embed=False).faces
+    assert 150 <= len(default) < len(everyone)
+    assert len(engine.analyze(data, embed=False, min_face_size=20).faces) == len(everyone)  # explicit size wins
+
+
+def test_skipping_small_faces_leaves_the_large_ones_unchanged(engine, faces_dev, monkeypatch):
+    """The skipped levels are the finest of the exhaustive search's own grid, so the calibration still holds."""
+    data = (faces_dev / "images" / "img1.jpg").read_bytes()  # 1868 px: the skip drops the finest levels
+    default = engine.analyze(data).faces
+    monkeypatch.setattr(engine, "min_face_fraction", 0.0)
+    exhaustive = engine.analyze(data).faces
+    assert len(default) == len(exhaustive) == 1
+    np.testing.assert_allclose(default[0].landmarks, exhaustive[0].landmarks, atol=1e-3)
+    assert float(np.linalg.norm(default[0].descriptor - exhaustive[0].descriptor)) < 1e-4

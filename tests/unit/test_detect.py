@@ -87,6 +87,14 @@ def test_min_face_size_drops_small_faces(detector: MtcnnDetector, group: np.ndar
     assert all(f.box[2] - f.box[0] >= 70 for f in big)  # boxes are tighter than the 140 px search window
 
 
+def test_skipping_small_faces_keeps_the_coarse_end_of_the_same_pyramid(detector: MtcnnDetector) -> None:
+    full = detector.pyramid(1200, 1600, 20)
+    kept = detector.pyramid(1200, 1600, 20, skip_faces_under=33)
+    assert kept == full[len(full) - len(kept) :] and len(kept) < len(full)
+    assert 12 / kept[0] <= 33 < 12 / kept[1]  # the finest level kept still sees 33 px faces
+    assert detector.pyramid(1200, 1600, 20, skip_faces_under=1e9) == full[-1:]
+
+
 def test_downscaled_detection_maps_back() -> None:
     """An image bigger than max_detect_side is searched downscaled; results come back in its own pixels."""
     small = _rgb("selfie-many-people.jpg")

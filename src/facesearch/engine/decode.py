@@ -82,6 +82,7 @@ def decode_image(
         raise InvalidImageFormatException(
             f"image format {image.format or 'unknown'} is not supported; use one of {sorted(formats)}"
         )
+    fmt = str(image.format)
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLargeException(
@@ -92,12 +93,13 @@ def decode_image(
             shrink = max_side / max(width, height)
             image.draft("RGB", (int(width * shrink) + 1, int(height * shrink) + 1))
         image.load()
-        upright = ImageOps.exif_transpose(image)
         rotated = _orientation(image) not in (None, 1)
-        rgb = _to_rgb(upright)
+        if rotated:
+            image = ImageOps.exif_transpose(image)  # without a rotation it would only copy the pixels
+        rgb = _to_rgb(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InvalidImageFormatException(f"image data is corrupt or truncated: {exc}") from exc
-    return DecodedImage(rgb=rgb, format=str(image.format), sha256=digest, exif_rotated=bool(rotated))
+    return DecodedImage(rgb=rgb, format=fmt, sha256=digest, exif_rotated=bool(rotated))
 
 
 def _orientation(image: Image.Image) -> int | None:
