@@ -452,9 +452,10 @@ class MtcnnDetector:
         12 px of the searched image, so smaller values act as 12. ``skip_faces_under`` (pixels of ``rgb``) drops
         the finest levels of that same grid, keeping the finest one that still covers faces of that size: the
         levels left are exactly the ones an exhaustive search runs, so faces that are found come out (nearly)
-        identical and the calibrated match distance holds, at a fraction of the cost on large photos. Images whose longest side exceeds ``max_detect_side`` are
-        searched on a downscaled copy (so faces under ``12 / downscale`` original pixels are not found) and results
-        are mapped back to ``rgb``'s pixels.
+        identical and the calibrated match distance holds, at a fraction of the cost on large photos.
+
+        Images whose longest side exceeds ``max_detect_side`` are searched on a downscaled copy (so faces under
+        ``12 / downscale`` original pixels are not found) and results are mapped back to ``rgb``'s pixels.
         """
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
