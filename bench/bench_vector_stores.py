@@ -1,13 +1,16 @@
 """Benchmark the vector-store backends on synthetic dlib-like descriptors: indexing rate, search latency,
 recall against exact brute force, memory.
 
-Data (no model involved; every parameter is a flag). 128-d descriptors shaped like dlib's:
+Data (every parameter is a flag). 128-d descriptors shaped like dlib's, face = identity centre + noise:
 
-* identities: centres ~ N(0, diag(σ_c²·w)) with per-axis weights w ∝ (i+1)^-decay (``--spectrum-decay``;
-  0 = isotropic, the hardest case for HNSW; real face embeddings have a decaying PCA spectrum);
-* faces: centre + N(0, σ_n²) noise; σ_n and σ_c are derived from the wanted *typical* distances
-  (``--intra`` ≈ 0.40 between two faces of one person, ``--inter`` ≈ 0.90 between two people — dlib's
-  range, whose same-person threshold is 0.6), which gives norms ≈ 0.64 like dlib descriptors;
+* ``--shape real`` (default): centre and noise covariances *measured* on our engine's descriptors of real
+  faces — between people from every face of the crowd photo (hundreds of different people), within a person
+  from faces-dev's 13 identities (shrunk 25 % towards isotropic) — then scaled to the typical distances below.
+  Real descriptors are far from isotropic: ~24 effective dimensions of 128 (reported as ``effective_dims``);
+* ``--shape synthetic``: centres ~ N(0, diag(σ_c²·w)) in a random basis with per-axis weights
+  w ∝ (i+1)^-decay (``--spectrum-decay``; 0 = isotropic, the hardest case for HNSW), isotropic noise;
+* both scaled so two photos of one person are ``--intra`` ≈ 0.40 apart and two people ``--inter`` ≈ 0.90
+  (faces-dev measures medians of 0.38 and 0.88; dlib's same-person threshold is 0.6);
 * faces per identity ~ 1 + Poisson(``--faces-per-identity`` − 1);
 * stress option: a fraction ``--lowq-fraction`` of faces (default 0) shrunk by ``--lowq-shrink`` towards
   the mean face, as blurry/low-quality crops that slip past the quality filter would be. Such hubs
@@ -80,47 +83,110 @@ REPO = Path(__file__).resolve().parent.parent
 DIM = 128
 COLLECTION = "bench"
 DEV_FACES = REPO.parent / "shared" / "datasets" / "faces-dev" / "images"
+CROWD_PHOTO = REPO.parent / "shared" / "datasets" / "crowd" / "largest_selfie.jpg"
 
 
 # -- data --------------------------------------------------------------------------------------------------
 def generate(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     """Descriptors (n, 128) float32 and queries (q, 128) float32, deterministic in ``--seed``."""
     rng = np.random.default_rng(args.seed)
-    sigma_n = args.intra / np.sqrt(2 * DIM)
-    centre_var = args.inter**2 / 2 - DIM * sigma_n**2  # total centre variance over all axes
-    if centre_var <= 0:
-        raise SystemExit("--inter must be larger than --intra")
-    weights = (np.arange(DIM) + 1.0) ** -args.spectrum_decay
-    weights *= DIM / weights.sum()
-    centre_std = np.sqrt(centre_var / DIM * weights)
-    axes = np.linalg.qr(rng.normal(size=(DIM, DIM)))[0]  # the spectrum in a random basis
+    if args.shape == "real":
+        centre_factor, noise_factor = real_shape(args)
+    else:
+        centre_factor, noise_factor = isotropic_shape(args, rng)
 
     counts = 1 + rng.poisson(max(args.faces_per_identity - 1, 0), size=args.n)
     ends = np.cumsum(counts)
     n_ids = int(np.searchsorted(ends, args.n) + 1)
     labels = np.repeat(np.arange(n_ids), counts[:n_ids])[: args.n]
     rng.shuffle(labels)
-    centres = ((rng.normal(size=(n_ids, DIM)) * centre_std) @ axes.T).astype(np.float32)
+    centres = (rng.normal(size=(n_ids, DIM)) @ centre_factor.T).astype(np.float32)
+
+    def noise(m: int) -> np.ndarray:
+        return (rng.normal(size=(m, DIM)) @ noise_factor.T).astype(np.float32)
 
     data = np.empty((args.n, DIM), dtype=np.float32)
     for s in range(0, args.n, 100_000):
         e = min(s + 100_000, args.n)
-        data[s:e] = centres[labels[s:e]] + rng.normal(0, sigma_n, (e - s, DIM)).astype(np.float32)
+        data[s:e] = centres[labels[s:e]] + noise(e - s)
     lowq = rng.random(args.n) < args.lowq_fraction
     data[lowq] *= np.float32(args.lowq_shrink)
 
     enrolled = labels[rng.integers(0, args.n, args.queries)]
-    queries = (centres[enrolled] + rng.normal(0, sigma_n, (args.queries, DIM))).astype(np.float32)
+    queries = (centres[enrolled] + noise(args.queries)).astype(np.float32)
     return data, queries
 
 
-def real_descriptors(folder: Path) -> tuple[list[str], np.ndarray]:
-    """Descriptors of the largest face of every image in ``folder``, computed by our engine once and cached
-    in ~/.cache/facesearch/bench/ (keyed by the images' and the models' sha256)."""
+def isotropic_shape(args: argparse.Namespace, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``--shape synthetic``: centre variance ∝ (axis+1)^-decay in a random basis, isotropic noise."""
+    sigma_n = args.intra / np.sqrt(2 * DIM)
+    centre_var = args.inter**2 / 2 - DIM * sigma_n**2  # total centre variance over all axes
+    if centre_var <= 0:
+        raise SystemExit("--inter must be larger than --intra")
+    weights = (np.arange(DIM) + 1.0) ** -args.spectrum_decay
+    weights *= DIM / weights.sum()
+    axes = np.linalg.qr(rng.normal(size=(DIM, DIM)))[0]  # the spectrum in a random basis
+    return axes * np.sqrt(centre_var / DIM * weights), np.eye(DIM) * sigma_n
+
+
+def real_shape(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """``--shape real``: covariances measured on our engine's descriptors of real faces, scaled to the wanted
+    typical distances. Returns factors F with F Fᵀ = the centre and the noise covariance.
+
+    * between people: the covariance of every face in the crowd photo (hundreds of different people), i.e.
+      its directions and spectrum (dlib descriptors use ~24 effective dimensions, not 128);
+    * within a person: the pooled within-identity covariance of faces-dev's single-face photos (13 people),
+      shrunk 25 % towards isotropic because 48 degrees of freedom cannot cover 128 dimensions;
+    * scaled so two photos of one person are ``--intra`` apart on average (root mean square) and two people
+      ``--inter`` (faces-dev measures 0.38 and 0.88 as medians; the defaults are 0.40 and 0.90).
+    """
+    crowd = real_descriptors(args.crowd_photo.parent, all_faces=True, only=args.crowd_photo.name)[1]
+    names, dev = real_descriptors(args.real_faces_for_shape)
+    identities = load_identities(args.real_faces_for_shape.parent / "identities.csv")
+    labels = np.array([identities.get(n, "") for n in names])
+    keep = np.array([bool(x) and ";" not in x for x in labels])
+    dev, labels = dev[keep], labels[keep]
+    residual = np.concatenate([dev[labels == p] - dev[labels == p].mean(0) for p in np.unique(labels)])
+    within = residual.T @ residual / (len(dev) - len(np.unique(labels)))
+    within = 0.75 * within + 0.25 * np.trace(within) / DIM * np.eye(DIM)
+    between = np.cov(crowd, rowvar=False)
+    within *= args.intra**2 / 2 / np.trace(within)
+    centre_var = args.inter**2 / 2 - np.trace(within)
+    if centre_var <= 0:
+        raise SystemExit("--inter must be larger than --intra")
+    between *= centre_var / np.trace(between)
+
+    def factor(cov: np.ndarray) -> np.ndarray:
+        values, vectors = np.linalg.eigh(cov)
+        return vectors * np.sqrt(np.clip(values, 0, None))
+
+    return factor(between), factor(within)
+
+
+def load_identities(path: Path) -> dict[str, str]:
+    import csv
+
+    with open(path, newline="") as f:
+        return {row["image"]: row["identity"] for row in csv.DictReader(f)}
+
+
+def effective_dims(x: np.ndarray) -> float:
+    """(Σλ)² / Σλ² of the covariance spectrum: 128 for isotropic data, ~24 for real dlib descriptors."""
+    values = np.clip(np.linalg.eigvalsh(np.cov(x, rowvar=False)), 0, None)
+    return float(values.sum() ** 2 / (values**2).sum())
+
+
+def real_descriptors(folder: Path, *, all_faces: bool = False, only: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Descriptors of the largest face (``all_faces``: of every face) of every image in ``folder`` (or just
+    ``only``), computed by our engine once and cached in ~/.cache/facesearch/bench/ (keyed by the images', the
+    models' and the engine's settings)."""
+    from facesearch.engine.engine import MIN_FACE_FRACTION
     from facesearch.models.registry import ARTIFACTS
 
-    images = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    key = hashlib.sha256(json.dumps(ARTIFACTS, sort_keys=True).encode())
+    images = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and only in (None, p.name)
+    )
+    key = hashlib.sha256(json.dumps([ARTIFACTS, MIN_FACE_FRACTION, all_faces], sort_keys=True).encode())
     for p in images:
         key.update(p.name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
     cache = Path.home() / ".cache" / "facesearch" / "bench" / f"descriptors-{folder.name}-{key.hexdigest()[:16]}.npz"
@@ -132,11 +198,11 @@ def real_descriptors(folder: Path) -> tuple[list[str], np.ndarray]:
     engine = FaceEngine()
     names, vectors = [], []
     for p in images:
-        faces = engine.analyze(p.read_bytes()).faces
-        if faces and faces[0].descriptor is not None:
+        faces = [f for f in engine.analyze(p.read_bytes()).faces if f.descriptor is not None]
+        for face in faces if all_faces else faces[:1]:
             names.append(p.name)
-            vectors.append(np.asarray(faces[0].descriptor, dtype=np.float32))
-        else:
+            vectors.append(np.asarray(face.descriptor, dtype=np.float32))
+        if not faces:
             print(f"  {p.name}: no face, skipped", file=sys.stderr)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, names=np.array(names), vectors=np.stack(vectors))
@@ -609,7 +675,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--intra", type=float, default=0.40, help="typical distance between two faces of one person")
     p.add_argument("--inter", type=float, default=0.90, help="typical distance between two people")
     p.add_argument("--faces-per-identity", type=float, default=3.0, help="mean faces per identity (>= 1)")
-    p.add_argument("--spectrum-decay", type=float, default=0.0, help="centre variance ∝ (axis+1)^-decay")
+    p.add_argument(
+        "--shape",
+        choices=("real", "synthetic"),
+        default="real",
+        help="real: covariances measured on real descriptors (crowd photo, faces-dev); synthetic: --spectrum-decay",
+    )
+    p.add_argument("--crowd-photo", type=Path, default=CROWD_PHOTO, help="--shape real: between-people covariance")
+    p.add_argument(
+        "--real-faces-for-shape", type=Path, default=DEV_FACES, help="--shape real: within-person covariance"
+    )
+    p.add_argument(
+        "--spectrum-decay", type=float, default=0.0, help="--shape synthetic: centre variance ∝ (axis+1)^-decay"
+    )
     p.add_argument("--lowq-fraction", type=float, default=0.0, help="share of faces shrunk towards the mean")
     p.add_argument("--lowq-shrink", type=float, default=0.5, help="their scale factor towards the mean")
     p.add_argument("--threshold", type=float, default=0.6, help="match distance for match recall")
@@ -679,8 +757,10 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     same = np.linalg.norm(data[:2000:2] - data[1:2000:2], axis=1)
     facts |= {
         "faces": len(data),
+        "shape": args.shape,
         "generate_s": round(gen_s, 2),
         "truth_s": round(truth_s, 2),
+        "effective_dims": round(effective_dims(data[:20000]), 1),
         "median_random_pair_distance": round(float(np.median(same)), 3),
         "median_nn_distance_synthetic_queries": round(float(np.median(truth_dist[: groups["synthetic"][1], 0])), 3),
     }
