@@ -49,6 +49,10 @@ def test_bulk_load_is_searchable_on_return_and_merged_to_one_segment(store: Open
     assert set(timings) >= {"bulk_s", "refresh_s", "merge_s", "total_s"}
     assert store.count_faces("c") == 3000
     assert store.segment_stats("c")["segments"] == 1
+    settings = store.client.indices.get_settings(index=store._index("c"))
+    index_settings = next(iter(settings.values()))["settings"]["index"]
+    assert index_settings["refresh_interval"] == store.refresh_interval
+    assert "flush_threshold_size" not in index_settings.get("translog", {})  # the load's setting is gone
     # the refresh interval is restored: a normal add_faces (wait_for) returns and is visible
     store.add_faces("c", faces(vectors[:1] + 0.01, start=3000))
     assert store.count_faces("c") == 3001

@@ -474,10 +474,14 @@ class OpenSearchStore(VectorStore):
         chunk_size: int = 2000,
         threads: int = 2,
         max_segments: int | None = 1,
+        flush_threshold: str = "16gb",
     ) -> dict[str, float]:
         """Load many faces at once (initial import, re-index); durable and searchable on return, like add_faces.
 
-        Instead of a ``wait_for`` refresh per call, the collection's periodic refresh is switched off while
+        Instead of a ``wait_for`` refresh per call, the collection's periodic refresh is switched off (and the
+        translog size that forces a flush raised to ``flush_threshold``, so segments are cut by the node's
+        indexing buffer, not by the translog: fewer, larger segments whose HNSW graphs need no rebuilding in
+        merges — Lucene's merge keeps the largest segment's graph and inserts the others) while
         ``threads`` concurrent bulk requests of ``chunk_size`` faces stream in (each bulk runs on one write
         thread of the node, so two keep two cores building HNSW graphs), then the refresh interval is
         restored, one refresh makes everything visible and, unless ``max_segments`` is None, the index is
@@ -506,7 +510,8 @@ class OpenSearchStore(VectorStore):
 
         timings: dict[str, float] = {}
         began = time.perf_counter()
-        self.client.indices.put_settings(index=index, body={"index": {"refresh_interval": "-1"}})
+        loading = {"refresh_interval": "-1", "translog.flush_threshold_size": flush_threshold}
+        self.client.indices.put_settings(index=index, body={"index": loading})
         try:
             results = helpers.parallel_bulk(
                 self.client,
@@ -530,7 +535,8 @@ class OpenSearchStore(VectorStore):
                     raise InvalidParameterException("a face id already exists in this collection")
                 raise OpenSearchStoreError(f"bulk load failed at {item.get('_id')}: {error}")
         finally:
-            self.client.indices.put_settings(index=index, body={"index": {"refresh_interval": self.refresh_interval}})
+            restored = {"refresh_interval": self.refresh_interval, "translog.flush_threshold_size": None}
+            self.client.indices.put_settings(index=index, body={"index": restored})
         self._sizes.pop(collection_id, None)
         timings["bulk_s"] = time.perf_counter() - began
         t = time.perf_counter()
