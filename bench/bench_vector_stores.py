@@ -50,10 +50,11 @@ Usage (repository root; the commands behind BENCHMARKS.md)::
 
     .venv/bin/python bench/bench_vector_stores.py --n 20000 --backends numpy,embedded          # smoke
     .venv/bin/python bench/bench_vector_stores.py --n 100000 --backends numpy,embedded,opensearch \
-        --opensearch-url local --real-faces --sweep-ef 64,128,256,512,1024
+        --opensearch-url local --real-faces --sweep-ef 64,128,256,512
     .venv/bin/python bench/bench_vector_stores.py --n 1000000 --backends numpy,embedded,opensearch \
-        --opensearch-url local --real-faces --sweep-ef 64,128,256,512,1024 \
-        --os-load-budget 1200 --os-merge-timeout 900 --timeout 4000
+        --opensearch-url local --opensearch-heap 8g --real-faces --sweep-ef 64,128,256,512 \
+        --os-merge-timeout 2400 --timeout 5000
+    # the isotropic worst case of the first runs: add --shape synthetic
 
 Prints a markdown table and writes JSON (parameters, machine, load average, git state, per-backend
 results) to ``bench/results/vector-stores-<n>-<UTC time>.json`` (or ``--out``).

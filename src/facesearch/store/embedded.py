@@ -56,15 +56,16 @@ readers/writer lock: searches share it, index mutations take it exclusively; che
 index, so searches go on while a file is written. Readers use one SQLite connection per thread.
 
 Defaults (f16, connectivity 32, expansion_add 128, expansion_search 128, 40 candidates for k=10), measured
-with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores") on
-synthetic clustered descriptors with an isotropic identity spectrum — the hardest case for any HNSW:
-100k faces: recall@10 ≈ 0.95 at p95 ≈ 2 ms (0.98 at expansion_search 256, 0.995 at 512); 1M faces:
-recall@10 0.71, match recall 0.82 at p95 6 ms, rising to 0.95 only at expansion_search 1024 (p95 19 ms),
-i.e. the 1M target (recall ≥ 0.99 at p95 ≤ 2 ms) is not met by this graph on that data; real faces-dev
-descriptors inserted into the same 1M gallery fare better (recall@10 0.90, top-1 0.97). Bulk indexing
-(add_faces in batches of 5000) runs at ~1.1k faces/s at 1M, bound by graph insertion (expansion_add 64
-doubles it at a recall cost). ``set_expansion_search`` trades latency for recall live. Memory is
-~0.8 KB per face in the index (256 B f16 vector + links) plus the SQLite rows on disk.
+with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores"). On
+descriptors shaped like real ones (covariances measured on our engine's descriptors of real faces): 100k
+faces recall@10 0.997 at p95 1.6 ms, bulk 4.6k faces/s; 1M faces recall@10 0.976 at p95 4.8 ms
+(expansion_search 256: 0.994 at p95 5.9 ms; 64: 0.935 at p95 2.6 ms), bulk 1.5k faces/s. At 1M the graph
+(0.8 GB) no longer fits any cache: insertion and search are bound by memory latency, so the 1M goals
+(p95 ≤ 2 ms at recall 0.99, bulk ≥ 5k/s) are not met by this graph on this machine. On isotropic synthetic
+descriptors (the worst case for any HNSW) 1M gives recall 0.71 at p95 6 ms. ``set_expansion_search`` trades
+latency for recall live; expansion_add 64 builds 1.7× as fast at 1M (2.5k faces/s) for ~0.01–0.02 less
+recall at the same beam. Memory is ~0.8 KB per face in the index (256 B f16 vector + links) plus the SQLite
+rows on disk.
 
 Deleted biometric data: ``secure_delete`` zeroes freed SQLite pages, the WAL is truncated after a
 collection is deleted, and index files of deleted collections are removed (also on open, if a crash came
