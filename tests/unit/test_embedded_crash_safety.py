@@ -225,9 +225,14 @@ def test_a_missing_or_corrupt_index_is_rebuilt_from_sqlite(tmp_path: Path, damag
         stats = store.index_stats(CID)
         assert stats["loaded_from"] == "rebuilt"
         assert stats["size"] == 10 * BATCH - 7 == store.count_faces(CID)
+        # The graph is a sanity check here (the exact scan below checks the content): HNSW built by two threads
+        # is not deterministic, so judge recall over all queries with a wide beam, not query by query.
+        store.set_expansion_search(512)
+        found = 0
         for got, want in zip(snapshot(store, QUERIES), expected, strict=True):
-            assert len(got) == 10 and len(set(got) & set(want)) >= 9  # HNSW on random 128-d data: recall ~0.99
-            assert [d for _, d in got] == sorted(d for _, d in got)
+            assert len(got) == 10 and [d for _, d in got] == sorted(d for _, d in got)
+            found += len(set(got) & set(want))
+        assert found >= 0.95 * 10 * len(expected)
     with EmbeddedStore(tmp_path) as store:  # the rebuilt index was saved, and the exact scan agrees
         assert store.index_stats(CID)["loaded_from"] == "file"
         assert snapshot(store, QUERIES) == expected
