@@ -40,11 +40,11 @@ Each backend runs in its own child process, so its memory is its own: RSS growth
 set is loaded before the baseline is taken), peak RSS, and the index's own figure where the backend has
 one (OpenSearch: the JVM's RSS and the index's bytes on disk). Metrics: bulk index faces/s (embedded:
 ``add_faces`` in batches of ``--batch``), time to close and reopen (embedded), search p50/p95/p99 ms for k=10
-after ``--warmup`` searches (default 200), one query at a time (numpy on one BLAS thread), recall@k, top-1, and match recall (the share
-of true neighbours within ``--threshold`` that were returned), ``--sweep-ef`` recall/latency at other search
-beams on the same index, and the latency of ``--single-adds`` one-face add_faces calls. Every search loop is
-bounded: at most ``--queries`` queries and ``--max-search-seconds`` per backend; children are killed after
-``--timeout``.
+after ``--warmup`` searches (default 200), one query at a time (numpy on one BLAS thread), recall@k, top-1,
+and match recall (the share of true neighbours within ``--threshold`` that were returned), ``--sweep-ef``
+recall/latency at other search beams on the same index, and the latency of ``--single-adds`` one-face
+add_faces calls. Every search loop is bounded: at most ``--queries`` queries and ``--max-search-seconds``
+per backend; children are killed after ``--timeout``.
 
 Usage (repository root; the commands behind BENCHMARKS.md)::
 
