@@ -2,8 +2,9 @@
 
 Starts a local OpenSearch (facesearch.devtools.opensearch_local), bulk-loads ``--n`` random 128-d vectors
 into one collection with the store's defaults, then times the same queries with different request bodies:
-the store's own (40 candidates with their full ``_source``), without ``_source``, with fewer candidates and
-smaller beams, and a ``match_all`` for the HTTP floor. Prints one line per shape (wall p50/p95, server p50).
+40 candidates with their full ``_source`` (the store's one request until 2026-11-23 17:35), without
+``_source``, with fewer candidates and smaller beams, a ``match_all`` for the HTTP floor, and the store's
+own ``search`` end to end. Prints one line per shape (wall p50/p95, server p50).
 
     .venv/bin/python bench/opensearch_search_cost.py --n 50000
 """
@@ -48,7 +49,7 @@ def main() -> None:
             return {"size": k, "query": {"knn": {"vector": vector}}} | extra
 
         shapes: list[tuple[str, Callable[[np.ndarray], dict[str, Any]]]] = [
-            ("store's request: 40 candidates, ef 256, _source", lambda q: knn(q)),
+            ("40 candidates, ef 256, _source (store before 17:35)", lambda q: knn(q)),
             ("40 candidates, ef 256, no _source", lambda q: knn(q, _source=False)),
             ("40 candidates, ef 256, _source without vector", lambda q: knn(q, _source={"excludes": ["vector"]})),
             ("10 candidates, ef 256, _source", lambda q: knn(q, k=10)),
@@ -68,6 +69,15 @@ def main() -> None:
                 f"{name:52s} wall p50 {np.percentile(wall, 50):6.2f} p95 {np.percentile(wall, 95):6.2f} ms"
                 f"  server p50 {np.percentile(took, 50):5.1f} ms"
             )
+        for q in queries[:20]:
+            store.search("c", q, k=10)
+        wall = []
+        for q in queries[20:]:
+            t = time.perf_counter()
+            store.search("c", q, k=10)
+            wall.append((time.perf_counter() - t) * 1000)
+        name = "OpenSearchStore.search(k=10), end to end"
+        print(f"{name:52s} wall p50 {np.percentile(wall, 50):6.2f} p95 {np.percentile(wall, 95):6.2f} ms")
         store.close()
     finally:
         server.stop()

@@ -43,11 +43,14 @@ depend on it: the translog is fsynced before OpenSearch acknowledges (``index.tr
 request``, the default).
 
 Search beam. Lucene's HNSW search explores ``max(k, ef_search)`` candidates per segment; the store asks
-for ``k = max(k * candidates_factor, candidates_min)`` hits (that many ``_source`` documents come back and
-are re-scored) and passes ``method_parameters.ef_search`` (OpenSearch ≥ 2.16) so the graph search can be
-wider than the response: recall comes from ``ef_search``, client time from the candidate count. With
-``ef_search=None`` the parameter is not sent (older servers). faiss (Amazon OpenSearch Service) uses the
-index setting ``knn.algo_param.ef_search`` instead.
+for ``k = max(k * candidates_factor, candidates_min)`` hits without their ``_source`` (ids and scores
+only), then fetches (one ``mget``) just the candidates whose engine distance could place them in the result
+— within ``rescore_margin`` of the k-th and of the threshold, usually about k documents — and re-scores
+those exactly from their stored float32 vectors. Shipping 40 documents' JSON vectors cost ~5 ms of a
+13 ms search at 50k faces (bench/opensearch_search_cost.py). It passes ``method_parameters.ef_search``
+(OpenSearch ≥ 2.16) so the graph search can be wider than the candidate list: recall comes from
+``ef_search``. With ``ef_search=None`` the parameter is not sent (older servers). faiss (Amazon OpenSearch
+Service) uses the index setting ``knn.algo_param.ef_search`` instead.
 
 Bulk loading. ``bulk_load`` is for imports and re-indexing: no refresh per call, two concurrent bulk
 requests, then one refresh and a force merge to one segment (one HNSW graph to search instead of a dozen).
@@ -145,6 +148,7 @@ class OpenSearchStore(VectorStore):
         ef_search: int | None = 256,
         candidates_factor: int = 4,
         candidates_min: int = 40,
+        rescore_margin: float = 1e-3,
         exact_filter_below: int = 20_000,
         size_ttl: float = 30.0,
         timeout: float = 30.0,
@@ -186,6 +190,9 @@ class OpenSearchStore(VectorStore):
         self.ef_search = ef_search
         self.candidates_factor = candidates_factor
         self.candidates_min = candidates_min
+        if not 0 <= rescore_margin < 1:
+            raise InvalidParameterException("rescore_margin must be in [0, 1)")
+        self.rescore_margin = rescore_margin
         self.exact_filter_below = exact_filter_below
         self.size_ttl = size_ttl
         self._sizes: dict[str, tuple[int, float]] = {}
@@ -675,25 +682,55 @@ class OpenSearchStore(VectorStore):
             hits = self._knn(collection_id, query, count)
             if not hits:
                 return []
-            # Exact distances straight from the JSON vectors; FaceRecords only for the hits returned.
-            vecs = np.asarray([h["_source"]["vector"] for h in hits], dtype=np.float32).astype(np.float64)
+            # Phase 2: only candidates whose engine distance could put them in the result are fetched (their
+            # JSON vectors are most of a search's cost) and re-scored exactly from the stored float32 vectors.
+            approx = [self._score_to_distance(float(h["_score"])) for h in hits]
+            wanted = [i for i, a in enumerate(approx) if a <= limit + self._margin(limit)]
+            if len(wanted) > k:
+                kth = approx[wanted[k - 1]]
+                wanted = [i for i in wanted if approx[i] <= kth + self._margin(kth)]
+            faces = self._fetch_faces(collection_id, [hits[i]["_id"] for i in wanted])
+            if faces is None:
+                continue  # a candidate was deleted between the two requests: search again
+            q64 = query.astype(np.float64)
+            vecs = np.asarray([f.vector for f in faces], dtype=np.float32).astype(np.float64).reshape(-1, DIMENSION)
             diff = vecs - q64
             dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            ranked = sorted(
-                ((float(d), h["_source"]["face_id"], i) for i, (h, d) in enumerate(zip(hits, dists, strict=True))),
-            )
+            ranked = sorted((float(d), f.face_id, i) for i, (f, d) in enumerate(zip(faces, dists, strict=True)))
             ranked = [r for r in ranked if r[0] <= limit]
             complete = len(hits) < count or count >= MAX_K or widening == 2
             if not complete:
                 # Complete when the k-th exact distance (or the threshold) is clearly inside the farthest
                 # candidate: anything not returned is at least that far away.
                 needed = ranked[k - 1][0] if len(ranked) >= k else limit
-                farthest = self._score_to_distance(float(hits[-1]["_score"]))
+                farthest = approx[-1]
                 complete = needed < farthest - 1e-4 * (1.0 + farthest)
             if complete:
-                return [Neighbor(self._face_from_source(hits[i]["_source"]), d) for d, _, i in ranked[:k]]
+                return [Neighbor(faces[i], d) for d, _, i in ranked[:k]]
             count = min(MAX_K, count * 4)
-        raise AssertionError("unreachable")
+        raise OpenSearchStoreError("search candidates kept changing under concurrent deletes; try again")
+
+    def _margin(self, distance: float) -> float:
+        """How far the engine's own distance may be from the exact one: float32 arithmetic and the score
+        transform are ~1e-6 relative; ``rescore_margin`` (default 1e-3) leaves room for quantising encoders."""
+        return 0.0 if math.isinf(distance) else self.rescore_margin * (1.0 + distance)
+
+    def _fetch_faces(self, collection_id: str, doc_ids: list[str]) -> list[FaceRecord] | None:
+        """The faces behind ``doc_ids`` in order (one mget), or None if one of them no longer exists."""
+        if not doc_ids:
+            return []
+        try:
+            docs = self.client.mget(index=self._alias(collection_id), body={"ids": doc_ids})["docs"]
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+        faces = []
+        for doc in docs:
+            if doc.get("error"):
+                raise OpenSearchStoreError(f"mget failed: {doc['error']}")
+            if not doc.get("found"):
+                return None
+            faces.append(self._face_from_source(doc["_source"]))
+        return faces
 
     def _score_to_distance(self, score: float) -> float:
         # Both engines score l2 as 1 / (1 + squared euclidean distance).
@@ -723,7 +760,7 @@ class OpenSearchStore(VectorStore):
             # segment exactly when it has no more faces than ``count``. Its bitset costs O(faces) per
             # query (~2.5 ms per 100k faces), so large collections go without it.
             knn["filter"] = {"term": {"doc_type": _FACE}}
-        body: dict[str, Any] = {"size": count, "query": {"knn": {"vector": knn}}}
+        body: dict[str, Any] = {"size": count, "_source": False, "query": {"knn": {"vector": knn}}}
         if self.engine == "lucene" and self.ef_search is not None and self.ef_search > count:
             # Lucene explores max(k, ef_search) per segment; ``size`` keeps the response (and the _source
             # parsing, the bulk of a search's client time) to the ``count`` best of them.
