@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--annotate", type=Path, metavar="OUT.jpg", help="write the image with boxes and landmarks")
     detect.add_argument("--max-faces", type=int, default=None)
     detect.add_argument(
-        "--min-face-size", type=int, default=None, help="pixels (default: 2%% of the longer side, ≥ 20)"
+        "--min-face-size",
+        type=int,
+        default=None,
+        help="search every face down to this many pixels (default: 40 px per 1920 px of the longer side, ≥ 20)",
     )
     detect.add_argument("--json", action="store_true", help="print Rekognition-shaped FaceDetails as JSON")
     detect.set_defaults(func=cmd_detect)
