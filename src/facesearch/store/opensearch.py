@@ -586,18 +586,8 @@ class OpenSearchStore(VectorStore):
             return {}
         out: dict[str, FaceRecord] = {}
         for i in range(0, len(ids), 1000):
-            docs = self.client.mget(
-                index=self._alias(collection_id), body={"ids": [self._face_doc_id(x) for x in ids[i : i + 1000]]}
-            )["docs"]
-            for doc in docs:
-                error = doc.get("error")
-                if error:
-                    if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
-                        raise _not_found(collection_id)
-                    raise OpenSearchStoreError(f"mget failed: {error}")
-                if doc.get("found"):
-                    face = self._face_from_source(doc["_source"])
-                    out[face.face_id] = face
+            found = self._mget_faces(collection_id, [self._face_doc_id(x) for x in ids[i : i + 1000]])
+            out.update((face.face_id, face) for face in found if face is not None)
         return out
 
     def list_faces(
@@ -689,10 +679,10 @@ class OpenSearchStore(VectorStore):
             if len(wanted) > k:
                 kth = approx[wanted[k - 1]]
                 wanted = [i for i in wanted if approx[i] <= kth + self._margin(kth)]
-            faces = self._fetch_faces(collection_id, [hits[i]["_id"] for i in wanted])
-            if faces is None:
+            fetched = self._mget_faces(collection_id, [hits[i]["_id"] for i in wanted])
+            if None in fetched:
                 continue  # a candidate was deleted between the two requests: search again
-            q64 = query.astype(np.float64)
+            faces = [f for f in fetched if f is not None]
             vecs = np.asarray([f.vector for f in faces], dtype=np.float32).astype(np.float64).reshape(-1, DIMENSION)
             diff = vecs - q64
             dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
@@ -715,21 +705,22 @@ class OpenSearchStore(VectorStore):
         transform are ~1e-6 relative; ``rescore_margin`` (default 1e-3) leaves room for quantising encoders."""
         return 0.0 if math.isinf(distance) else self.rescore_margin * (1.0 + distance)
 
-    def _fetch_faces(self, collection_id: str, doc_ids: list[str]) -> list[FaceRecord] | None:
-        """The faces behind ``doc_ids`` in order (one mget), or None if one of them no longer exists."""
+    def _mget_faces(self, collection_id: str, doc_ids: list[str]) -> list[FaceRecord | None]:
+        """The faces behind ``doc_ids`` in order (one mget); None where a document does not exist."""
         if not doc_ids:
             return []
         try:
             docs = self.client.mget(index=self._alias(collection_id), body={"ids": doc_ids})["docs"]
         except NotFoundError:
             raise _not_found(collection_id) from None
-        faces = []
+        faces: list[FaceRecord | None] = []
         for doc in docs:
-            if doc.get("error"):
-                raise OpenSearchStoreError(f"mget failed: {doc['error']}")
-            if not doc.get("found"):
-                return None
-            faces.append(self._face_from_source(doc["_source"]))
+            error = doc.get("error")
+            if error:
+                if isinstance(error, dict) and error.get("type") == "index_not_found_exception":
+                    raise _not_found(collection_id)
+                raise OpenSearchStoreError(f"mget failed: {error}")
+            faces.append(self._face_from_source(doc["_source"]) if doc.get("found") else None)
         return faces
 
     def _score_to_distance(self, score: float) -> float:
@@ -762,8 +753,8 @@ class OpenSearchStore(VectorStore):
             knn["filter"] = {"term": {"doc_type": _FACE}}
         body: dict[str, Any] = {"size": count, "_source": False, "query": {"knn": {"vector": knn}}}
         if self.engine == "lucene" and self.ef_search is not None and self.ef_search > count:
-            # Lucene explores max(k, ef_search) per segment; ``size`` keeps the response (and the _source
-            # parsing, the bulk of a search's client time) to the ``count`` best of them.
+            # Lucene explores max(k, ef_search) per segment; ``size`` keeps the response to the ``count``
+            # best of them (ids and scores; their documents are fetched only if they can make the result).
             body["query"]["knn"]["vector"]["method_parameters"] = {"ef_search": self.ef_search}
         try:
             return list(self.client.search(index=self._alias(collection_id), body=body)["hits"]["hits"])
