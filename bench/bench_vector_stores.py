@@ -143,10 +143,11 @@ def real_shape(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     """
     crowd = real_descriptors(args.crowd_photo.parent, all_faces=True, only=args.crowd_photo.name)[1]
     names, dev = real_descriptors(args.real_faces_for_shape)
-    identities = load_identities(args.real_faces_for_shape.parent / "identities.csv")
-    labels = np.array([identities.get(n, "") for n in names])
-    keep = np.array([bool(x) and ";" not in x for x in labels])
-    dev, labels = dev[keep], labels[keep]
+    from facesearch.evaluation import load_labelled_set
+
+    identities = load_labelled_set(args.real_faces_for_shape.parent).identities
+    keep = np.array([len(identities.get(n, [])) == 1 for n in names])  # single-person photos only
+    dev, labels = dev[keep], np.array([identities[n][0] for n in np.array(names)[keep]])
     residual = np.concatenate([dev[labels == p] - dev[labels == p].mean(0) for p in np.unique(labels)])
     within = residual.T @ residual / (len(dev) - len(np.unique(labels)))
     within = 0.75 * within + 0.25 * np.trace(within) / DIM * np.eye(DIM)
@@ -162,13 +163,6 @@ def real_shape(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
         return vectors * np.sqrt(np.clip(values, 0, None))
 
     return factor(between), factor(within)
-
-
-def load_identities(path: Path) -> dict[str, str]:
-    import csv
-
-    with open(path, newline="") as f:
-        return {row["image"]: row["identity"] for row in csv.DictReader(f)}
 
 
 def effective_dims(x: np.ndarray) -> float:
