@@ -22,7 +22,7 @@ Ground truth is the exact top-k by float64 euclidean distance (float32 matmul sh
 Backends (``--backends``, comma separated):
 
 * ``numpy``: brute force baseline (float32 matmul over the whole matrix, exact re-scoring of a shortlist);
-* ``embedded``: EmbeddedStore in a temporary directory (HNSW flags pass through);
+* ``embedded``: EmbeddedStore in a temporary directory (IVF flags pass through);
 * ``opensearch``: OpenSearchStore at ``--opensearch-url`` (a unique index prefix, deleted afterwards);
   ``--opensearch-url local`` starts facesearch.devtools.opensearch_local for the run (``--opensearch-heap``).
   It is loaded the way an import would: ``bulk_load`` (no refresh per call) and a force merge to
@@ -41,8 +41,9 @@ set is loaded before the baseline is taken), peak RSS, and the index's own figur
 one (OpenSearch: the JVM's RSS and the index's bytes on disk). Metrics: bulk index faces/s (embedded:
 ``add_faces`` in batches of ``--batch``), time to close and reopen (embedded), search p50/p95/p99 ms for k=10
 after ``--warmup`` searches (default 200), one query at a time (numpy on one BLAS thread), recall@k, top-1,
-and match recall (the share of true neighbours within ``--threshold`` that were returned), ``--sweep-ef``
-recall/latency at other search beams on the same index, and the latency of ``--single-adds`` one-face
+and match recall (the share of true neighbours within ``--threshold`` that were returned), ``--sweep-probe``
+(embedded IVF probe fractions) and ``--sweep-ef`` (OpenSearch ef_search): recall/latency at other search
+beams on the same index, and the latency of ``--single-adds`` one-face
 add_faces calls. Every search loop is bounded: at most ``--queries`` queries and ``--max-search-seconds``
 per backend; children are killed after ``--timeout``.
 
@@ -50,10 +51,10 @@ Usage (repository root; the commands behind BENCHMARKS.md)::
 
     .venv/bin/python bench/bench_vector_stores.py --n 20000 --backends numpy,embedded          # smoke
     .venv/bin/python bench/bench_vector_stores.py --n 100000 --backends numpy,embedded,opensearch \
-        --opensearch-url local --real-faces --sweep-ef 64,128,256,512
+        --opensearch-url local --real-faces --sweep-ef 64,128,256,512 --sweep-probe 0.125,0.1875,0.25,0.375
     .venv/bin/python bench/bench_vector_stores.py --n 1000000 --backends numpy,embedded,opensearch \
         --opensearch-url local --opensearch-heap 8g --real-faces --sweep-ef 64,128,256,512 \
-        --os-merge-timeout 2400 --timeout 5000
+        --sweep-probe 0.125,0.1875,0.25,0.375 --os-merge-timeout 2400 --timeout 5000
     # the isotropic worst case of the first runs: add --shape synthetic
 
 Prints a markdown table and writes JSON (parameters, machine, load average, git state, per-backend
@@ -289,9 +290,9 @@ class StoreBackend:
             self.options = {
                 k: v
                 for k, v in {
-                    "connectivity": args.connectivity,
-                    "expansion_add": args.expansion_add,
-                    "expansion_search": args.expansion_search,
+                    "probe_fraction": args.probe_fraction,
+                    "refine": args.refine,
+                    "max_lists": args.max_lists,
                     "exact_below": args.exact_below,
                     "candidates_min": args.candidates_min,
                 }.items()
@@ -398,21 +399,25 @@ class StoreBackend:
     def search(self, q: np.ndarray, k: int) -> list[int]:
         return [self.row_of.get(h.face.face_id, -1) for h in self.store.search(self.collection, q, k=k)]
 
-    def set_ef(self, ef: int) -> None:
+    def set_beam(self, beam: float) -> None:
+        """The recall/latency knob: embedded IVF probe fraction, OpenSearch HNSW ef_search."""
         if self.name == "embedded":
-            self.store.set_expansion_search(ef)
+            self.store.set_probe_fraction(beam)
         else:
-            self.store.ef_search = ef
+            self.store.ef_search = int(beam)
 
-    def ef_sweep(
+    def beam_sweep(
         self, queries: np.ndarray, truth: np.ndarray, group: list[int], args: argparse.Namespace
     ) -> list[dict[str, Any]]:
         """Recall and latency of the synthetic queries at other search beams (same index, no reload)."""
-        default = self.store.expansion_search if self.name == "embedded" else self.store.ef_search
+        embedded = self.name == "embedded"
+        default = self.store.probe_fraction if embedded else self.store.ef_search
         out = []
         try:
-            for ef in (int(x) for x in args.sweep_ef.split(",")):
-                self.set_ef(ef)
+            for ef in (
+                float(x) if embedded else int(x) for x in (args.sweep_probe if embedded else args.sweep_ef).split(",")
+            ):
+                self.set_beam(ef)
                 rows = range(group[0], min(group[1], group[0] + args.sweep_queries))
                 for i in rows[:10]:  # warm-up
                     self.search(queries[i], args.k)
@@ -425,7 +430,7 @@ class StoreBackend:
                 out.append({"ef": ef, "recall_at_k": round(found / (len(ms) * args.k), 4)} | percentiles(ms))
                 print(f"  {self.name} ef={ef}: {out[-1]}", file=sys.stderr, flush=True)
         finally:
-            self.set_ef(default)
+            self.set_beam(default)
         return out
 
     def single_adds(self, vectors: np.ndarray) -> dict[str, Any]:
@@ -551,8 +556,8 @@ def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         result[prefix + "top1"] = round(top1 / len(latencies), 4)
         result[prefix + "match_recall"] = round(match_found / match_total, 4) if match_total else None
         result[prefix + "matches"] = match_total
-    if name != "numpy" and args.sweep_ef:
-        result["ef_sweep"] = backend.ef_sweep(queries, truth, groups["synthetic"], args)
+    if (name == "embedded" and args.sweep_probe) or (name == "opensearch" and args.sweep_ef):
+        result["ef_sweep"] = backend.beam_sweep(queries, truth, groups["synthetic"], args)
     if name != "numpy" and args.single_adds > 0:
         rng = np.random.default_rng(args.seed + 7)
         extra = data[rng.integers(0, len(data), args.single_adds)] + rng.normal(0, 0.02, (args.single_adds, DIM))
@@ -687,9 +692,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lowq-fraction", type=float, default=0.0, help="share of faces shrunk towards the mean")
     p.add_argument("--lowq-shrink", type=float, default=0.5, help="their scale factor towards the mean")
     p.add_argument("--threshold", type=float, default=0.6, help="match distance for match recall")
-    p.add_argument("--connectivity", type=int, help="embedded: HNSW connectivity (M)")
-    p.add_argument("--expansion-add", type=int, help="embedded: ef_construction")
-    p.add_argument("--expansion-search", type=int, help="embedded: ef_search")
+    p.add_argument("--probe-fraction", type=float, help="embedded: share of IVF lists probed per search")
+    p.add_argument("--refine", type=int, help="embedded: IVF candidates re-scored exactly per search")
+    p.add_argument("--max-lists", type=int, help="embedded: most IVF lists")
     p.add_argument("--exact-below", type=int, help="embedded: exact scan below this many faces")
     p.add_argument("--candidates-min", type=int, help="embedded: candidates re-scored per search (at least)")
     p.add_argument("--os-m", type=int, help="opensearch: HNSW m")
@@ -709,12 +714,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--sweep-ef",
         default="",
-        help="also measure these search beams (embedded expansion_search, opensearch ef_search), e.g. 64,128,256",
+        help="opensearch: also measure these search beams (ef_search), e.g. 64,128,256",
+    )
+    p.add_argument(
+        "--sweep-probe", default="", help="embedded: also measure these IVF probe fractions, e.g. 0.125,0.25,0.5"
     )
     p.add_argument(
         "--warmup", type=int, default=200, help="searches before measuring (the first runs used 20: cold after merge)"
     )
-    p.add_argument("--sweep-queries", type=int, default=500, help="synthetic queries per --sweep-ef value")
+    p.add_argument("--sweep-queries", type=int, default=500, help="synthetic queries per swept value")
     p.add_argument("--single-adds", type=int, default=20, help="one-face add_faces calls timed after the searches")
     p.add_argument("--max-search-seconds", type=float, default=60.0, help="search time budget per backend")
     p.add_argument("--timeout", type=float, default=3600.0, help="kill a backend's child after this many s")
@@ -857,9 +865,9 @@ def main(argv: list[str] | None = None) -> None:
         "results": results,
     }
     try:
-        import usearch
+        import faiss
 
-        report["versions"] = {"numpy": np.__version__, "usearch": usearch.__version__}
+        report["versions"] = {"numpy": np.__version__, "faiss": faiss.__version__}
     except ImportError:
         report["versions"] = {"numpy": np.__version__}
     out = args.out or REPO / "bench" / "results" / f"vector-stores-{args.n}-{started:%Y%m%dT%H%M%SZ}.json"

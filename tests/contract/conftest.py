@@ -1,8 +1,8 @@
 """The ``store`` fixture: every VectorStore backend, each test on a fresh, isolated store.
 
 * ``embedded``      — EmbeddedStore in tmp_path with its defaults (small collections are scanned exactly).
-* ``embedded-ann``  — the same with ``exact_below=0``, so the HNSW graph + exact re-scoring path must meet
-                      the same contract.
+* ``embedded-ann``  — the same with ``exact_below=0``, so from 16 faces on the IVF index + exact re-scoring
+                      path must meet the same contract.
 * ``opensearch``    — OpenSearchStore against the session ``opensearch_url`` fixture from
                       tests/opensearch_fixture.py (imported only when this param runs, so the other backends
                       need neither opensearch-py nor a server); a unique index prefix per test, and every
@@ -57,8 +57,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
     if request.param.startswith("embedded"):
         from facesearch.store.embedded import EmbeddedStore
 
-        # threads=1: a deterministic graph build, so a test run is reproducible
-        options = {"exact_below": 0, "threads": 1} if request.param == "embedded-ann" else {}
+        options = {"exact_below": 0} if request.param == "embedded-ann" else {}
         embedded = EmbeddedStore(tmp_path / "store", **options)
         try:
             yield embedded

@@ -158,7 +158,7 @@ QUERIES = np.random.default_rng(1234).normal(0, 0.05, (25, DIMENSION)).astype(np
 
 
 def index_files(store_dir: Path) -> list[Path]:
-    return sorted((store_dir / "indexes").glob("*.usearch"))
+    return sorted((store_dir / "indexes").glob("*.vidx"))
 
 
 def test_reopen_after_close_restores_everything_from_the_saved_index(tmp_path: Path) -> None:
@@ -221,18 +221,17 @@ def test_a_missing_or_corrupt_index_is_rebuilt_from_sqlite(tmp_path: Path, damag
         [other_file] = index_files(tmp_path / "other")
         shutil.copy(other_file, file)
 
-    with EmbeddedStore(tmp_path, exact_below=0) as store:  # graph search over the rebuilt graph
+    with EmbeddedStore(tmp_path, exact_below=0, probe_fraction=1.0) as store:  # IVF over the rebuilt index
         stats = store.index_stats(CID)
-        assert stats["loaded_from"] == "rebuilt"
+        assert stats["loaded_from"] == "rebuilt" and stats["nlist"] > 1
         assert stats["size"] == 10 * BATCH - 7 == store.count_faces(CID)
-        # The graph is a sanity check here (the exact scan below checks the content): HNSW built by two threads
-        # is not deterministic, so judge recall over all queries with a wide beam, not query by query.
-        store.set_expansion_search(512)
+        # Every list probed and the best 300 of 993 product-code distances re-scored exactly: the top 10 are
+        # the exact ones unless the 4-bit codes rank a true neighbour below 300 others (judged over all queries).
         found = 0
         for got, want in zip(snapshot(store, QUERIES), expected, strict=True):
             assert len(got) == 10 and [d for _, d in got] == sorted(d for _, d in got)
             found += len(set(got) & set(want))
-        assert found >= 0.95 * 10 * len(expected)
+        assert found >= 0.98 * 10 * len(expected)
     with EmbeddedStore(tmp_path) as store:  # the rebuilt index was saved, and the exact scan agrees
         assert store.index_stats(CID)["loaded_from"] == "file"
         assert snapshot(store, QUERIES) == expected
@@ -242,7 +241,11 @@ def test_a_missing_or_corrupt_index_is_rebuilt_from_sqlite(tmp_path: Path, damag
 def test_leftovers_of_an_interrupted_save_and_of_deleted_collections_are_removed(tmp_path: Path) -> None:
     store = build(tmp_path, 2)
     store.close()
-    leftovers = [tmp_path / "indexes" / "c1-0123abcd.tmp", tmp_path / "indexes" / "c99-f1-o0-00000000.usearch"]
+    leftovers = [
+        tmp_path / "indexes" / "c1-0123abcd.tmp",  # a save interrupted before its rename
+        tmp_path / "indexes" / "c99-f1-o0-00000000.vidx",  # a collection whose deletion was committed
+        tmp_path / "indexes" / "c1-f200-o0-00000000.usearch",  # the HNSW file of an earlier version
+    ]
     for p in leftovers:
         p.write_bytes(b"partial")
     with EmbeddedStore(tmp_path) as store:

@@ -1,4 +1,4 @@
-"""EmbeddedStore specifics the contract suite does not cover: graph fallbacks, threads, input checks."""
+"""EmbeddedStore specifics the contract suite does not cover: the IVF life cycle, threads, input checks."""
 
 from __future__ import annotations
 
@@ -38,21 +38,77 @@ def store(tmp_path: Path):
         yield s
 
 
-def test_a_fragmented_graph_falls_back_to_an_exact_scan(tmp_path: Path) -> None:
-    # A face at the mean of all others (think: a blurry, generic face) inserted first becomes nearly every
-    # later face's only HNSW neighbour, so most nodes are unreachable from the entry point (85 of 201 with
-    # this single-threaded build). When the graph yields fewer candidates than asked for (128 here), the
-    # store notices and scans exactly.
-    store = EmbeddedStore(tmp_path, exact_below=0, threads=1, candidates_min=128)
-    store.create_collection(CollectionRecord("c", T0, "test"))
-    cloud = np.random.default_rng(4).normal(0, 0.05, (200, DIMENSION)).astype(np.float32)
-    vectors = np.vstack([np.zeros((1, DIMENSION), np.float32), cloud])
-    store.add_faces("c", faces(vectors))
-    query = np.random.default_rng(99).normal(0, 0.05, DIMENSION).astype(np.float32)
-    truth = np.argsort(np.linalg.norm(vectors.astype(np.float64) - query, axis=1))[:10]
-    hits = store.search("c", query, k=10)
-    assert [h.face.face_id for h in hits] == [f"face-{i:06d}" for i in truth]
-    store.close()
+def clustered(n: int, seed: int) -> np.ndarray:
+    """Faces of n // 3 identities, roughly as far apart as real descriptors (0.4 within, 0.9 between),
+    with identity centres spread over few directions as real ones are (~24 effective dimensions of 128)."""
+    rng = np.random.default_rng(seed)
+    spread = (np.arange(DIMENSION) + 1.0) ** -1.0
+    spread *= 0.9 / np.sqrt(2 * spread.sum())
+    people = max(n // 3, 1)
+    centres = rng.normal(0, 1, (people, DIMENSION)) * np.sqrt(spread)
+    return (centres[rng.integers(0, people, n)] + rng.normal(0, 0.4 / 16, (n, DIMENSION))).astype(np.float32)
+
+
+def test_the_ivf_is_trained_at_exact_below_and_retrained_as_the_collection_grows(tmp_path: Path) -> None:
+    vectors = clustered(9000, 1)
+    with EmbeddedStore(tmp_path, exact_below=2000) as store:
+        store.create_collection(CollectionRecord("c", T0, "test"))
+        seen = []
+        for b in range(0, 9000, 1000):
+            store.add_faces("c", faces(vectors[b : b + 1000], b))
+            stats = store.index_stats("c")
+            seen.append((stats["size"], stats["nlist"], stats["trained_size"]))
+        # 1,000 faces: exact scan only; 2,000: trained with n/64 → 16 lists; doubled lists at 4,096 and 8,192.
+        assert seen[:2] == [(1000, 0, 0), (2000, 16, 2000)]
+        assert seen[4] == (5000, 64, 5000) and seen[8] == (9000, 128, 9000)
+    with EmbeddedStore(tmp_path, exact_below=2000) as store:  # the trained IVF is saved and reloaded as it was
+        assert (store.index_stats("c")["nlist"], store.index_stats("c")["trained_size"]) == (128, 9000)
+
+
+@pytest.mark.parametrize(("probe_fraction", "min_recall"), [(0.25, 0.90), (1.0, 0.99)])
+def test_ivf_search_returns_the_exact_neighbours_it_finds_with_exact_distances(
+    tmp_path: Path, probe_fraction: float, min_recall: float
+) -> None:
+    # The faces beyond a person's own photos are strangers spread thinly around the query; 10,000 queries on 1M
+    # faces shaped like real descriptors give recall@10 ≥ 0.99 at the default probes (BENCHMARKS.md).
+    vectors = clustered(12_000, 2)
+    queries = clustered(30, 3)  # people not in the gallery: their 10 nearest are all strangers
+    with EmbeddedStore(tmp_path, exact_below=0, probe_fraction=probe_fraction) as store:
+        store.create_collection(CollectionRecord("c", T0, "test"))
+        store.add_faces("c", faces(vectors))
+        assert store.index_stats("c")["nlist"] == 128
+        found = 0
+        for q in queries:
+            exact = np.linalg.norm(vectors.astype(np.float64) - q.astype(np.float64), axis=1)
+            truth = {f"face-{i:06d}" for i in np.argsort(exact)[:10]}
+            hits = store.search("c", q, k=10)
+            assert len(hits) == 10
+            for h in hits:  # whatever the IVF proposes is re-scored with the true distance
+                assert h.distance == pytest.approx(exact[int(h.face.face_id[5:])], abs=1e-12)
+            found += len(truth & {h.face.face_id for h in hits})
+        assert found >= min_recall * 10 * len(queries)
+
+
+def test_every_face_is_found_by_its_own_descriptor_even_near_the_mean_face(tmp_path: Path) -> None:
+    # Blurry, generic faces drift towards the mean face. In an HNSW graph (the store's first design) such hubs
+    # left whole clusters unreachable; in an IVF every face sits in the list of its nearest centroid, which
+    # a query with the same descriptor always probes first.
+    vectors = clustered(12_000, 4)
+    vectors[::25] = vectors[::25] * 0.3 + vectors.mean(0) * 0.7
+    with EmbeddedStore(tmp_path, exact_below=0) as store:
+        store.create_collection(CollectionRecord("c", T0, "test"))
+        store.add_faces("c", faces(vectors))
+        for i in range(0, 12_000, 11):
+            [hit] = store.search("c", vectors[i], k=1)
+            assert (hit.face.face_id, hit.distance) == (f"face-{i:06d}", 0.0)
+
+
+def test_probe_fraction_is_validated_and_changes_live(store: EmbeddedStore) -> None:
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(InvalidParameterException):
+            store.set_probe_fraction(bad)
+    store.set_probe_fraction(0.5)
+    assert store.index_stats("c")["probe_fraction"] == 0.5
 
 
 def test_readers_run_concurrently_with_writers(store: EmbeddedStore) -> None:
@@ -72,7 +128,6 @@ def test_readers_run_concurrently_with_writers(store: EmbeddedStore) -> None:
                 i = int(r.integers(0, 500))  # faces 0-499 are never deleted
                 hits = store.search("c", base[i], k=5)
                 searches += 1
-                # HNSW on isotropic random data misses ~0.2% of stored vectors even when they are queried.
                 misses += (hits[0].face.face_id, hits[0].distance) != (f"face-{i:06d}", 0.0)
                 assert [h.distance for h in hits] == sorted(h.distance for h in hits)
                 assert store.get_faces("c", [f"face-{i:06d}"])
@@ -91,7 +146,7 @@ def test_readers_run_concurrently_with_writers(store: EmbeddedStore) -> None:
         for t in threads:
             t.join(timeout=30)
     assert not errors, errors[0]
-    assert searches > 50 and misses <= max(2, searches // 50)
+    assert searches > 50 and misses == 0  # while the IVF is retrained twice under the readers
     assert store.count_faces("c") == 2000 + 1000 - 200 == store.index_stats("c")["size"]
 
 

@@ -1,71 +1,45 @@
-"""Embedded vector store: SQLite (source of truth) + one usearch HNSW index per collection (derived cache).
+"""Embedded vector store: SQLite (source of truth) + one faiss vector index per collection (derived cache).
 
 Layout of ``path``::
 
     LOCK                                   flock'ed while a process has the store open (one writer process)
     facesearch.sqlite3 (+ -wal, -shm)      collections, faces (descriptor as a float32 BLOB), users, face_ops
-    indexes/c<id>-f<seq>-o<op>-<crc>.usearch
+    indexes/c<id>-f<seq>-o<op>-<crc>.vidx  a collection's vectors + IVF index (store/vector_index.py)
 
-Why usearch (vs hnswlib / faiss-cpu): it is maintained, ships manylinux wheels with SIMD kernels for
-f32 l2sq, supports true removals (hnswlib only marks deleted; faiss' HNSW cannot remove at all), uses our
-own 64-bit integer keys directly (faiss needs an IDMap wrapper), returns the stored vectors by key
-(``get``) so exact re-scoring needs no second copy of the matrix, saves/loads/views a single file, and its
-multi-threaded ``add`` is fast. Its exact (brute-force) mode also covers small collections.
+Why faiss-cpu (vs usearch / hnswlib): at 1M faces the 1M goals (p95 ≤ 2 ms at recall@10 ≥ 0.99, ≥ 5k
+faces/s) were out of reach for the graph we measured on our 2-core machine — the usearch HNSW this store used first
+reached recall 0.977 at p95 4.8 ms and inserted 1.5k faces/s, bound by cache misses — while faiss' IVF with
+4-bit product codes scanned by SIMD ("fast scan") and exact re-scoring meets them (vector_index.py has the
+numbers and the layout). faiss is maintained (Meta), ships manylinux wheels, takes our 64-bit keys
+(``IndexIDMap2``), removes by id, and serialises to bytes we write ourselves (atomically, with a CRC).
 
 Crash safety. Every ``add_faces``/``delete_faces`` is one SQLite transaction (WAL, synchronous=FULL) that
-commits *before* the usearch index is touched, so an acknowledged write is on disk. The usearch file is a
+commits *before* the vector index is touched, so an acknowledged write is on disk. The index file is a
 cache: it is written periodically (every ``checkpoint_every`` changes, or a quarter of the index,
 whichever is larger) and on ``close``/``checkpoint``, atomically (tmp file + fsync + rename) under a name
 that records the highest ``faces.seq`` it contains, the highest ``face_ops.op_seq`` applied and a CRC32 of
-its bytes. On open the file is verified (CRC, dimensions, metric, size against SQLite, a sample of vectors
-bit-for-bit) and caught up: rows with ``seq`` above the saved one are added and the deletions logged in
-``face_ops`` since then are removed. A missing, stale or corrupt file is rebuilt from SQLite. Keys are
-``faces.seq`` (AUTOINCREMENT, so never reused and monotonic — which is what makes the catch-up exact).
+its bytes. On open the file is verified (CRC, format, size against SQLite, a sample of vectors bit-for-bit)
+and caught up: rows with ``seq`` above the saved one are added and the deletions logged in ``face_ops``
+since then are removed. A missing, stale or corrupt file (or one in an older format, such as the usearch
+files of earlier versions) is rebuilt from SQLite. Keys are ``faces.seq`` (AUTOINCREMENT, so never reused
+and monotonic — which is what makes the catch-up exact).
 
-Vectors in the index are float16 (``dtype="f16"``, the default): half the memory and memory traffic of
-float32, which makes graph search about twice and insertion about 1.4 times as fast at 100k faces, with
-the same recall (descriptor components are ~0.06 in magnitude; f16 keeps 11 significant bits). The exact
-float32 vectors stay in SQLite and are what every distance the store returns is computed from.
-
-Search. usearch returns ``max(k * candidates_factor, candidates_min)`` candidates (an exact SIMD scan
-below ``exact_below`` faces — about 0.3 ms at 10k, 0.6 ms at 20k on one core — the HNSW graph above);
-they are re-scored in float64 from the stored float32 vectors (read from SQLite by primary key for an f16
-index, from the index itself for ``dtype="f32"``), ``max_distance`` is applied to the exact distance, and
-hits are sorted by (distance, face_id). If the candidate list may have cut through the k-th distance or the
-threshold (allowing for the f16 rounding of the engine's distances) it is widened (until complete for the
-exact scan; at most twice for the graph). If the graph yields fewer candidates than asked for, it is
-fragmented around the query and the search falls back to the exact scan.
-
-Known limit of HNSW (usearch, hnswlib and faiss share the neighbour-pruning heuristic): nodes can lose
-all in-links, and such a face is never returned by the graph, not even for its own descriptor; raising
-expansion_search does not help, only connectivity does. Measured (ef=128): ~0.04% of 20k clustered
-dlib-like faces, ~0.7% of 50k isotropic random vectors (connectivity 16: ~7%, 48: ~0.2%). Hubs make it
-much worse: with 2% of faces shrunk halfway to the mean face (blurry crops drift there), whole identity
-clusters become unreachable — at 20k faces, recall@10 0.93 and only 84% of true matches ≤ 0.6 found
-(connectivity 64: 96%), against 0.99 / 100% without them; at 100k faces (defaults), recall@10 0.89, match
-recall 0.81 and top-1 0.71 against 0.95 / 0.99 / 0.99 — expansion_search 512 only reaches 0.92, connectivity
-48 gives 0.94 / 0.90 / 0.84. Keeping near-mean faces out of the graph in an exactly scanned side list was
-considered and not done: "near the mean" needs a mean that drifts as a collection fills and a threshold
-calibrated on real blurry faces, and the side list would need its own crash-safe bookkeeping (the index
-checks assume every row is in the graph). So this is a known limit: collections below ``exact_below`` are
-immune; above it, IndexFaces' QualityFilter (AUTO = LOW rejects the blurriest faces; MEDIUM/HIGH more) is
-the defence, and bench/bench_vector_stores.py ``--lowq-fraction`` measures the effect.
+Search. Below ``exact_below`` faces the float32 vectors are scanned exactly for ``max(k *
+candidates_factor, candidates_min)`` candidates (widened until the k-th distance or the threshold is
+surely inside them). From ``exact_below`` faces on, the IVF index (trained on the collection's own vectors
+when it reaches that size, retrained as it grows) probes ``probe_fraction`` of its lists for ``refine``
+candidates (or more for a large k). Either way candidates are re-scored in float64 from the exact float32
+vectors, ``max_distance`` is applied to the exact distance and hits are sorted by (distance, face_id), so
+a threshold is never applied to an approximate distance; the IVF's recall decides only which faces are
+considered.
 
 Threads. One lock serialises writers (SQLite has a single writer anyway). Each collection's index has a
 readers/writer lock: searches share it, index mutations take it exclusively; checkpoints only read the
 index, so searches go on while a file is written. Readers use one SQLite connection per thread.
 
-Defaults (f16, connectivity 32, expansion_add 128, expansion_search 128, 40 candidates for k=10), measured
-with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores"). On
-descriptors shaped like real ones (covariances measured on our engine's descriptors of real faces): 100k
-faces recall@10 0.997 at p95 1.6 ms, bulk 4.6k faces/s; 1M faces recall@10 0.976 at p95 4.8 ms
-(expansion_search 256: 0.994 at p95 5.9 ms; 64: 0.935 at p95 2.6 ms), bulk 1.5k faces/s. At 1M the graph
-(0.8 GB) no longer fits any cache: insertion and search are bound by memory latency, so the 1M goals
-(p95 ≤ 2 ms at recall 0.99, bulk ≥ 5k/s) are not met by this graph on this machine. On isotropic synthetic
-descriptors (the worst case for any HNSW) 1M gives recall 0.71 at p95 6 ms. ``set_expansion_search`` trades
-latency for recall live; expansion_add 64 builds 1.7× as fast at 1M (2.5k faces/s) for ~0.01–0.02 less
-recall at the same beam. Memory is ~0.8 KB per face in the index (256 B f16 vector + links) plus the SQLite
-rows on disk.
+Defaults (exact below 20k faces; IVF up to 1024 lists, a quarter probed, 300 candidates re-scored),
+measured with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores")
+on descriptors shaped like real ones. Memory is ~0.6 KB per face (512 B float32 vector, 32 B code, ids).
 
 Deleted biometric data: ``secure_delete`` zeroes freed SQLite pages, the WAL is truncated after a
 collection is deleted, and index files of deleted collections are removed (also on open, if a crash came
@@ -91,7 +65,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from usearch.index import Index
 
 from facesearch.errors import (
     InvalidParameterException,
@@ -101,21 +74,17 @@ from facesearch.errors import (
 )
 from facesearch.store.base import VectorStore
 from facesearch.store.records import DIMENSION, CollectionRecord, FaceRecord, Neighbor, UserRecord
+from facesearch.store.vector_index import CollectionVectorIndex
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "facesearch.sqlite3"
 INDEX_DIR = "indexes"
 SCHEMA_VERSION = "1"
-_INDEX_FILE = re.compile(r"^c(\d+)-f(\d+)-o(\d+)-([0-9a-f]{8})\.usearch$")
+_INDEX_FILE = re.compile(r"^c(\d+)-f(\d+)-o(\d+)-([0-9a-f]{8})\.vidx$")
 _CHUNK = 500  # ids per "IN (...)" statement
 _REBUILD_CHUNK = 50_000
 _VERIFY_SAMPLE = 16
-_F16_MAX = 65504.0
-# Bound on the relative error of an f16 distance: |d16 - d| <= eps * (|x| + |q|) per vector rounding (2^-11),
-# doubled for margin; plus an absolute term for subnormals.
-_F16_EPS = 2.0**-10
-_F16_ABS = 1e-6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -206,7 +175,7 @@ class _RWLock:
 @dataclass
 class _CollectionIndex:
     coll: int
-    index: Index
+    index: CollectionVectorIndex
     face_seq: int  # highest faces.seq contained
     op_seq: int  # highest face_ops.op_seq applied
     loaded_from: str  # "file", "rebuilt" or "new"
@@ -236,14 +205,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _file_crc(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(16 << 20):
-            crc = zlib.crc32(chunk, crc)
-    return crc
-
-
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -254,35 +215,29 @@ def _marks(n: int) -> str:
 
 
 class EmbeddedStore(VectorStore):
-    """SQLite + usearch store in a local directory. See the module docstring for the design."""
+    """SQLite + faiss store in a local directory. See the module docstring for the design."""
 
     def __init__(
         self,
         path: Path | str,
         *,
-        connectivity: int = 32,
-        expansion_add: int = 128,
-        expansion_search: int = 128,
         exact_below: int = 20_000,
         candidates_factor: int = 4,
         candidates_min: int = 32,
+        probe_fraction: float = 0.25,
+        refine: int = 300,
+        max_lists: int = 1024,
         checkpoint_every: int = 100_000,
-        threads: int = 0,
-        dtype: str = "f16",
         preload: bool = True,
     ) -> None:
         self.path = Path(path)
-        self.connectivity = connectivity
-        self.expansion_add = expansion_add
-        self.expansion_search = expansion_search
         self.exact_below = exact_below
         self.candidates_factor = candidates_factor
         self.candidates_min = candidates_min
+        self.set_probe_fraction(probe_fraction)
+        self.refine = refine
+        self.max_lists = max_lists
         self.checkpoint_every = checkpoint_every
-        self.threads = threads
-        if dtype not in ("f16", "f32"):
-            raise InvalidParameterException("dtype must be 'f16' or 'f32'")
-        self.dtype = dtype
 
         self.path.mkdir(parents=True, exist_ok=True)
         self._index_dir = self.path / INDEX_DIR
@@ -437,7 +392,7 @@ class EmbeddedStore(VectorStore):
             if ci is not None:
                 with ci.lock.write():
                     ci.closed = True
-                    ci.index.reset()
+                    ci.index = self._new_index()  # free the vectors now
             self._remove_index_files(coll)
             # Old page images of the deleted rows may linger in the WAL until it is checkpointed.
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -488,20 +443,10 @@ class EmbeddedStore(VectorStore):
             keys = np.asarray(seqs, dtype=np.uint64)
             self._mutate_index(coll, lambda ci: self._index_add(ci, keys, vectors))
 
-    def _as_stored(self, vectors: np.ndarray) -> np.ndarray:
-        """The vectors as the index holds them (f16 rounds; the exact float32 ones live in SQLite)."""
-        if self.dtype == "f16":
-            return np.clip(vectors, -_F16_MAX, _F16_MAX).astype(np.float16).astype(np.float32)
-        return np.asarray(vectors, np.float32)
-
     def _index_add(self, ci: _CollectionIndex, keys: np.ndarray, vectors: np.ndarray) -> None:
-        ci.index.add(keys, self._for_index(vectors), threads=self.threads)
+        ci.index.add(keys, vectors)
         ci.face_seq = max(ci.face_seq, int(keys[-1]))
         ci.unsaved += len(keys)
-
-    def _for_index(self, vectors: np.ndarray) -> np.ndarray:
-        # f16 saturates at ±65504; a descriptor never comes near it, but an overflow must not become inf.
-        return np.clip(vectors, -_F16_MAX, _F16_MAX) if self.dtype == "f16" else vectors
 
     def _mutate_index(self, coll: int, mutate: Any) -> None:
         """Apply an index change after its SQLite commit; on failure, reload the index from SQLite."""
@@ -626,19 +571,14 @@ class EmbeddedStore(VectorStore):
         with ci.lock.read():
             if ci.closed:
                 raise ResourceNotFoundException(f"The collection id: {collection_id} does not exist")
-            keys, dists, rows = self._candidates(ci, query, k, limit)
+            keys, dists = self._candidates(ci, query, k, limit)
         if not len(keys):
             return []
         # Everything tied with the k-th distance, so face_id can break the tie.
         cutoff = dists[min(k, len(dists)) - 1]
         chosen = dists <= cutoff
-        keys, dists = keys[chosen], dists[chosen]
-        by_seq = dict(zip(keys.tolist(), dists.tolist(), strict=True))
+        by_seq = dict(zip(keys[chosen].tolist(), dists[chosen].tolist(), strict=True))
         hits: list[Neighbor] = []
-        if rows is not None:  # already read with the vectors (f16 index)
-            hits = [Neighbor(face=self._face_from_row(rows[seq]), distance=d) for seq, d in by_seq.items()]
-            hits.sort(key=lambda n: (n.distance, n.face.face_id))
-            return hits[:k]
         db = self._reader()
         for chunk in _chunks(list(by_seq)):
             rows = db.execute(
@@ -651,68 +591,45 @@ class EmbeddedStore(VectorStore):
 
     def _candidates(
         self, ci: _CollectionIndex, query: np.ndarray, k: int, limit: float
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[Any, ...]] | None]:
-        """Keys and exact distances (ascending, all ≤ limit) that surely contain the top k (exactly below
-        ``exact_below``, with the graph's recall above)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and exact distances (ascending, all ≤ limit) that surely contain the top k below
+        ``exact_below`` faces, and contain them with the IVF's recall above."""
         n = len(ci.index)
         if n == 0:
-            return np.empty(0, np.uint64), np.empty(0), None
-        exact = n < self.exact_below
+            return np.empty(0, np.uint64), np.empty(0)
         count = min(n, max(k * self.candidates_factor, self.candidates_min))
         q64 = query.astype(np.float64)
-        widenings = 0
+        if n >= self.exact_below:
+            keys = ci.index.candidates(query, max(count, self.refine), self.probe_fraction)
+            if keys is not None and len(keys) >= count:
+                return self._rescore(ci, keys, q64, limit)
+            # Untrained, or the probed lists held fewer faces than asked for: scan exactly instead.
         while True:
-            matches = ci.index.search(query, count, exact=exact, threads=1)
-            keys = np.asarray(matches.keys, dtype=np.uint64)
-            if not exact and len(keys) < count:
-                # Fewer nodes reachable than asked for: the graph is fragmented around this query (HNSW's
-                # neighbour heuristic can orphan nodes next to a hub, e.g. a face near the mean face).
-                log.debug("HNSW reached %d of %d requested candidates; scanning exactly", len(keys), count)
-                exact = True
-                continue
-            rows = None
-            if len(keys):
-                keys, vecs, rows = self._exact_vectors(ci, keys)
-                diff = vecs.astype(np.float64) - q64
-                dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            else:
-                dists = np.empty(0)
-            order = np.argsort(dists, kind="stable")
-            keys, dists = keys[order], dists[order]
-            within = dists <= limit
-            keys, dists = keys[within], dists[within]
-            if count >= n or (not exact and widenings >= 2):
-                return keys, dists, rows
+            keys, squared = ci.index.scan(query, count)
+            keys, dists = self._rescore(ci, keys, q64, limit)
+            if count >= n:
+                return keys, dists
             # Complete when the k-th exact distance (or the threshold) is clearly below the farthest
-            # candidate's engine distance: everything not returned is at least that far.
+            # candidate's float32 distance: everything not returned is at least that far.
             needed = dists[k - 1] if len(dists) >= k else limit
-            farthest = float(np.sqrt(max(float(np.max(matches.distances)), 0.0))) if len(matches.keys) else 0.0
-            if self.dtype == "f16":  # the engine's distances are f16-rounded: bound what they can hide
-                bound = (farthest - 2 * _F16_EPS * float(np.linalg.norm(q64)) - _F16_ABS) / (1 + _F16_EPS)
-            else:
-                bound = farthest - 1e-4 * (1.0 + farthest)
-            if needed < bound:
-                return keys, dists, rows
+            farthest = float(np.sqrt(max(float(squared[-1]), 0.0)))
+            if needed < farthest - 1e-4 * (1.0 + farthest):
+                return keys, dists
             count = min(n, count * 4)
-            widenings += 1
 
-    def _exact_vectors(
-        self, ci: _CollectionIndex, keys: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[Any, ...]] | None]:
-        """The float32 vectors of ``keys`` for exact re-scoring: from the index when it stores float32,
-        else from SQLite, whole rows at once so the hits need no second read (keys whose row was deleted
-        meanwhile are dropped)."""
-        if self.dtype == "f32":
-            return keys, np.stack(ci.index.get(keys)), None
-        db = self._reader()
-        rows: dict[int, tuple[Any, ...]] = {}
-        key_list = keys.tolist()
-        for chunk in _chunks(key_list):
-            for row in db.execute(f"SELECT {_FACE_COLUMNS} FROM faces WHERE seq IN ({_marks(len(chunk))})", chunk):
-                rows[row[0]] = row
-        kept = [key for key in key_list if key in rows]
-        vecs = np.frombuffer(b"".join(rows[key][10] for key in kept), dtype="<f4").reshape(len(kept), DIMENSION)
-        return np.asarray(kept, dtype=np.uint64), vecs, rows
+    @staticmethod
+    def _rescore(
+        ci: _CollectionIndex, keys: np.ndarray, q64: np.ndarray, limit: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float64 distances of ``keys`` from their stored float32 vectors, ascending, ≤ ``limit``."""
+        if not len(keys):
+            return keys, np.empty(0)
+        diff = ci.index.get(keys).astype(np.float64) - q64
+        dists = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        order = np.argsort(dists, kind="stable")
+        keys, dists = keys[order], dists[order]
+        within = dists <= limit
+        return keys[within], dists[within]
 
     # -- users ---------------------------------------------------------------------------------------
     @staticmethod
@@ -802,15 +719,9 @@ class EmbeddedStore(VectorStore):
                 self._refresh_user_status(db, coll, touched)
 
     # -- index files ---------------------------------------------------------------------------------
-    def _new_index(self) -> Index:
-        return Index(
-            ndim=DIMENSION,
-            metric="l2sq",
-            dtype=self.dtype,
-            connectivity=self.connectivity,
-            expansion_add=self.expansion_add,
-            expansion_search=self.expansion_search,
-        )
+    def _new_index(self) -> CollectionVectorIndex:
+        # Train once the IVF will be searched; ``exact_below=0`` (tests) still trains on a handful of faces.
+        return CollectionVectorIndex(train_at=self.exact_below, max_lists=self.max_lists)
 
     def _index_files(self, coll: int | None = None) -> list[tuple[int, int, int, int, Path]]:
         out = []
@@ -862,7 +773,7 @@ class EmbeddedStore(VectorStore):
         if ci is None:
             ci = _CollectionIndex(coll, self._new_index(), 0, 0, "rebuilt")
             for seqs, vectors in self._stream_vectors(db, coll, after=0):
-                ci.index.add(seqs, self._for_index(vectors), threads=self.threads)
+                ci.index.add(seqs, vectors)
                 ci.face_seq = int(seqs[-1])
                 ci.unsaved += len(seqs)
             row = db.execute("SELECT MAX(op_seq) FROM face_ops WHERE coll = ?", (coll,)).fetchone()
@@ -884,7 +795,7 @@ class EmbeddedStore(VectorStore):
         row = db.execute("SELECT MAX(op_seq) FROM face_ops WHERE coll = ?", (coll,)).fetchone()
         ci.op_seq = max(ci.op_seq, int(row[0] or 0))
         for seqs, vectors in self._stream_vectors(db, coll, after=ci.face_seq):
-            ci.index.add(seqs, self._for_index(vectors), threads=self.threads)
+            ci.index.add(seqs, vectors)
             ci.face_seq = int(seqs[-1])
             ci.caught_up += len(seqs)
         ci.unsaved = ci.caught_up
@@ -895,19 +806,11 @@ class EmbeddedStore(VectorStore):
         return ci
 
     def _open_file(self, coll: int, file: Path, face_seq: int, op_seq: int, crc: int) -> _CollectionIndex:
-        if _file_crc(file) != crc:
+        data = file.read_bytes()
+        if zlib.crc32(data) != crc:
             raise ValueError("checksum mismatch")
-        meta = Index.metadata(str(file))
-        if (
-            meta is None
-            or meta.get("dimensions") != DIMENSION
-            or "L2sq" not in str(meta.get("kind_metric"))
-            or self.dtype.upper() not in str(meta.get("kind_scalar")).upper()
-        ):
-            raise ValueError(f"unexpected index metadata {meta}")
-        index = self._new_index()
-        index.load(str(file))
-        index.expansion_search = self.expansion_search  # not persisted in the file
+        index = CollectionVectorIndex.from_bytes(data, train_at=self.exact_below, max_lists=self.max_lists)
+        del data
         # Size must match SQLite: rows up to the saved seq, plus those deleted after the save.
         db = self._db
         present = db.execute("SELECT COUNT(*) FROM faces WHERE coll = ? AND seq <= ?", (coll, face_seq)).fetchone()[0]
@@ -921,10 +824,7 @@ class EmbeddedStore(VectorStore):
             (coll, face_seq, _VERIFY_SAMPLE),
         ).fetchall()
         for seq, blob in sample:
-            stored = index.get(seq)
-            if stored is None or not np.array_equal(
-                np.asarray(stored, np.float32), self._as_stored(np.frombuffer(blob, dtype="<f4"))
-            ):
+            if not np.array_equal(index.get(np.asarray([seq]))[0], np.frombuffer(blob, dtype="<f4")):
                 raise ValueError(f"vector of key {seq} differs from SQLite")
         size = len(index)
         return _CollectionIndex(coll, index, face_seq, op_seq, "file", saved_size=size, file=file)
@@ -945,11 +845,14 @@ class EmbeddedStore(VectorStore):
             face_seq, op_seq, size = ci.face_seq, ci.op_seq, len(ci.index)
             tmp = self._index_dir / f"c{ci.coll}-{uuid.uuid4().hex}.tmp"
             try:
-                ci.index.save(str(tmp))
-                with open(tmp, "rb+") as f:
+                crc = 0
+                with open(tmp, "wb") as f:
+                    for chunk in ci.index.to_bytes():
+                        f.write(chunk)
+                        crc = zlib.crc32(chunk, crc)
+                    f.flush()
                     os.fsync(f.fileno())
-                crc = _file_crc(tmp)
-                final = self._index_dir / f"c{ci.coll}-f{face_seq}-o{op_seq}-{crc:08x}.usearch"
+                final = self._index_dir / f"c{ci.coll}-f{face_seq}-o{op_seq}-{crc:08x}.vidx"
                 os.replace(tmp, final)
                 _fsync_dir(self._index_dir)
             finally:
@@ -968,29 +871,27 @@ class EmbeddedStore(VectorStore):
                 if ci.unsaved or (ci.file is None and len(ci.index)):
                     self._save_index(ci)
 
-    def set_expansion_search(self, expansion_search: int) -> None:
-        """Change the HNSW search beam (recall vs latency) of every collection, live; not persisted."""
-        if expansion_search < 1:
-            raise InvalidParameterException("expansion_search must be a positive integer")
-        self.expansion_search = expansion_search
-        for ci in list(self._indexes.values()):
-            with ci.lock.write():
-                ci.index.expansion_search = expansion_search
+    def set_probe_fraction(self, probe_fraction: float) -> None:
+        """Change the share of IVF lists a search probes (recall vs latency), live; not persisted."""
+        if not 0 < probe_fraction <= 1:
+            raise InvalidParameterException("probe_fraction must be in (0, 1]")
+        self.probe_fraction = float(probe_fraction)
 
     def index_stats(self, collection_id: str) -> dict[str, Any]:
         """Size and memory of a collection's index and how it was opened (for benchmarks and health)."""
         ci = self._index_for(self._coll(collection_id))
         return {
             "size": len(ci.index),
-            "memory_bytes": int(ci.index.memory_usage),
+            "memory_bytes": ci.index.memory_usage(),
             "loaded_from": ci.loaded_from,
             "caught_up": ci.caught_up,
             "unsaved": ci.unsaved,
             "file": None if ci.file is None else ci.file.name,
-            "connectivity": ci.index.connectivity,
-            "expansion_add": ci.index.expansion_add,
-            "expansion_search": ci.index.expansion_search,
-            "dtype": self.dtype,
+            "nlist": ci.index.nlist,
+            "trained_size": ci.index.trained_size,
+            "probe_fraction": self.probe_fraction,
+            "refine": self.refine,
+            "exact_below": self.exact_below,
         }
 
     def close(self) -> None:

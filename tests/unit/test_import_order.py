@@ -1,4 +1,4 @@
-"""usearch and onnxruntime can be used in one process whichever part of facesearch is imported first."""
+"""faiss and onnxruntime (each with its own native libraries and thread pools) load in one process in any order."""
 
 from __future__ import annotations
 
