@@ -37,7 +37,7 @@ Threads. One lock serialises writers (SQLite has a single writer anyway). Each c
 readers/writer lock: searches share it, index mutations take it exclusively; checkpoints only read the
 index, so searches go on while a file is written. Readers use one SQLite connection per thread.
 
-Defaults (exact below 20k faces; IVF up to 1024 lists, a quarter probed, 300 candidates re-scored),
+Defaults (exact below 20k faces; IVF up to 1024 lists, 3/16 of them probed, 300 candidates re-scored),
 measured with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores")
 on descriptors shaped like real ones. Memory is ~0.6 KB per face (512 B float32 vector, 32 B code, ids).
 
@@ -224,7 +224,7 @@ class EmbeddedStore(VectorStore):
         exact_below: int = 20_000,
         candidates_factor: int = 4,
         candidates_min: int = 32,
-        probe_fraction: float = 0.25,
+        probe_fraction: float = 0.1875,
         refine: int = 300,
         max_lists: int = 1024,
         checkpoint_every: int = 100_000,

@@ -36,6 +36,10 @@ _MIN_TRAIN = 16  # fewer faces than this are always scanned exactly (PQ needs 16
 _POINTS_PER_LIST = 64
 _TRAIN_SAMPLE_PER_LIST = 128
 _MIN_SCAN = 2048
+# Fast-scan kernel for one query at a time, on one thread: 12 % faster than faiss' automatic choice at 1M
+# faces (p50 0.63 vs 0.74 ms probing 192 of 1024 lists). 14 (probes in parallel) is faster still for a lone
+# query (0.49 ms) but spends both cores on it, which concurrent searches then fight over.
+_FAST_SCAN_IMPLEM = 10
 
 
 def lists_for(n: int, max_lists: int) -> int:
@@ -94,6 +98,7 @@ class CollectionVectorIndex:
         sample = all_vectors if sample_size == n else all_vectors[np.sort(rng.choice(n, sample_size, replace=False))]
         ivf.train(sample)
         ivf.add_with_ids(all_vectors, ids)
+        ivf.implem = _FAST_SCAN_IMPLEM
         self.ivf, self.trained_size = ivf, n
 
     # -- reads -------------------------------------------------------------------------------------
@@ -156,6 +161,7 @@ class CollectionVectorIndex:
             raise ValueError("unexpected vector index type")
         if header["ivf"]:
             index.ivf = faiss.deserialize_index(np.frombuffer(view[vec_end:], dtype=np.uint8))
+            index.ivf.implem = _FAST_SCAN_IMPLEM  # not serialised
             if index.ivf.ntotal != index.vectors.ntotal or index.ivf.d != DIMENSION:
                 raise ValueError("IVF and vector index disagree")
             index.trained_size = int(header["trained"])
