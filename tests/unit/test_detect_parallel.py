@@ -7,6 +7,8 @@ photos, also with far more strips and batches than the default policy makes, and
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -201,3 +203,17 @@ def test_worker_errors_propagate_and_the_pool_recovers(monkeypatch: pytest.Monke
         det.detect(rgb)
     monkeypatch.setattr(det, "_pnet", real)
     _same(det.detect(rgb), expected)
+
+
+def test_the_engine_uses_the_cores_it_may_run_on_not_the_machines() -> None:
+    # In a container limited to one CPU (cpuset / affinity mask) both the detector and the embedder default
+    # to one thread; os.cpu_count() would report every core of the host.
+    code = (
+        "import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+        "os.environ.pop('FACESEARCH_THREADS', None); "
+        "from facesearch.engine.engine import FaceEngine; e = FaceEngine(); "
+        "print(e.detector.threads, e.embedder._session.get_session_options().intra_op_num_threads)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "1"]

@@ -46,7 +46,6 @@ Coordinates are continuous pixel coordinates: a box ``(x1, y1, x2, y2)`` covers 
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +59,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
+from facesearch.engine.cores import available_cores
 from facesearch.models.registry import model_path
 
 _PNET_CELL = 12  # P-net window side
@@ -426,7 +426,7 @@ class MtcnnDetector:
         self.thresholds = tuple(float(t) for t in thresholds)
         self.scale_factor = float(scale_factor)
         self.max_detect_side = int(max_detect_side)
-        self.threads = _available_cores() if threads is None else max(1, int(threads))
+        self.threads = available_cores() if threads is None else max(1, int(threads))
         self._pool = (
             ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="mtcnn") if self.threads > 1 else None
         )
@@ -676,10 +676,3 @@ class MtcnnDetector:
         final = _calibrate(ib, reg)
         keep = nms(final, score, 0.7, "min")
         return final[keep], score[keep], landmarks[keep]
-
-
-def _available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1

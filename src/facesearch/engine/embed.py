@@ -7,12 +7,12 @@ two chips show the same person when the euclidean distance between their descrip
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from facesearch.engine.cores import available_cores
 from facesearch.models.registry import model_path as registry_model_path
 
 CHIP_SHAPE = (150, 150, 3)
@@ -31,7 +31,7 @@ class Embedder:
         # The registry checks the pinned sha256, so a stale or foreign model is refused rather than used.
         path = Path(model_path) if model_path is not None else registry_model_path(MODEL_NAME)
         so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or os.cpu_count() or 1
+        so.intra_op_num_threads = threads or available_cores()
         so.inter_op_num_threads = 1  # the graph is one chain; parallelism is inside the convolutions
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

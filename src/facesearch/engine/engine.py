@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facesearch.engine.align import align_face
+from facesearch.engine.cores import available_cores
 from facesearch.engine.decode import DecodedImage, decode_image
 from facesearch.engine.detect import DetectedFace, MtcnnDetector
 from facesearch.engine.embed import Embedder
@@ -80,7 +81,7 @@ class FaceEngine:
         min_face_fraction: float = MIN_FACE_FRACTION,
         batch_size: int = 32,
     ) -> None:
-        threads = threads or int(os.environ.get("FACESEARCH_THREADS", 0)) or os.cpu_count() or 1
+        threads = threads or int(os.environ.get("FACESEARCH_THREADS", 0)) or available_cores()
         self.min_face_size = min_face_size
         self.min_face_fraction = min_face_fraction
         self.detector = MtcnnDetector(threads=threads)
