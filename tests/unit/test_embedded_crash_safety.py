@@ -197,6 +197,40 @@ def test_unsaved_changes_are_caught_up_from_sqlite(tmp_path: Path) -> None:
         assert snapshot(crashed, QUERIES) == expected
 
 
+def test_a_trained_ivf_is_saved_reloaded_and_caught_up(tmp_path: Path) -> None:
+    # exact_below=0: the IVF answers every search, so its file, its reload and its catch-up (removals from
+    # the lists, additions that retrain it as the collection grows) are what is tested here.
+    store = build(tmp_path / "live", 6, exact_below=0, checkpoint_every=10**9)
+    trained = store.index_stats(CID)
+    store.close()
+    with EmbeddedStore(tmp_path / "live", exact_below=0) as reopened:  # the same IVF, not a retrained one
+        stats = reopened.index_stats(CID)
+        assert (stats["loaded_from"], stats["nlist"], stats["trained_size"]) == (
+            "file",
+            trained["nlist"],
+            trained["trained_size"],
+        )
+        reopened.checkpoint()
+        for b in range(6, 12):  # 600 → 1,200 faces: more lists, so the catch-up retrains
+            reopened.add_faces(CID, batch_faces(b))
+        gone = [fid(b, j) for b in (0, 7) for j in range(10)]
+        reopened.delete_faces(CID, gone)
+        shutil.copytree(tmp_path / "live", tmp_path / "crashed")  # as kill -9 would leave it
+
+    with EmbeddedStore(tmp_path / "crashed", exact_below=0) as crashed:
+        stats = crashed.index_stats(CID)
+        # 10 removals from the file's faces + 590 rows added after it (batch 7's deleted 10 are never added)
+        assert stats["loaded_from"] == "file" and stats["caught_up"] == 10 + 6 * BATCH - 10
+        assert stats["size"] == 12 * BATCH - 20 == crashed.count_faces(CID) and stats["nlist"] > trained["nlist"]
+        for b in range(12):
+            for j, v in enumerate(batch_vectors(b)[:12]):
+                [hit] = crashed.search(CID, v, k=1)
+                if fid(b, j) in gone:
+                    assert hit.face.face_id != fid(b, j) and hit.distance > 0
+                else:
+                    assert (hit.face.face_id, hit.distance) == (fid(b, j), 0.0)
+
+
 @pytest.mark.parametrize("damage", ["deleted", "truncated", "flipped", "garbage", "stale"])
 def test_a_missing_or_corrupt_index_is_rebuilt_from_sqlite(tmp_path: Path, damage: str) -> None:
     build(tmp_path, 10).close()
