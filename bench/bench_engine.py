@@ -4,7 +4,8 @@ Both pipelines run end to end on the same image bytes: decode → detect → ali
 
 - ours: ``FaceEngine.analyze(bytes)``: safe decode (PIL, EXIF transpose, sha256) → MTCNN on onnxruntime →
   5-point similarity alignment → dlib ResNet converted to ONNX, chips batched. onnxruntime uses ``--threads``
-  intra-op threads (default: ``FACESEARCH_THREADS`` or ``os.cpu_count()``, as the engine itself does).
+  intra-op threads (default: ``FACESEARCH_THREADS`` or the cores of the CPU affinity mask, as the engine
+  itself does).
 - dlib: what ``face_recognition`` does with dlib-bin: PIL decode (+ EXIF transpose, a no-op on our data) →
   ``get_frontal_face_detector()`` HOG with upsample 1 → ``shape_predictor_5_face_landmarks`` →
   ``face_recognition_model_v1.compute_face_descriptor(img, shape)`` one face at a time. dlib-bin is built
@@ -502,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     started = dt.datetime.now(dt.UTC)
-    threads = args.threads or int(os.environ.get("FACESEARCH_THREADS", 0)) or os.cpu_count() or 1
+    from facesearch.engine.cores import available_cores
+
+    threads = args.threads or int(os.environ.get("FACESEARCH_THREADS", 0)) or available_cores()
     if args.quick:
         single_warm, single_n, dev_every, crowd_runs = 1, 8, 4, 1
     else:
