@@ -39,7 +39,10 @@ index, so searches go on while a file is written. Readers use one SQLite connect
 
 Defaults (exact below 20k faces; IVF up to 1024 lists, 3/16 of them probed, 300 candidates re-scored),
 measured with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores")
-on descriptors shaped like real ones. Memory is ~0.6 KB per face (512 B float32 vector, 32 B code, ids).
+on descriptors shaped like real ones: 1M faces recall@10 0.994 at p95 1.3–1.7 ms, 16k faces/s through
+``add_faces``; 100k faces 0.99 at p95 0.65–1.2 ms. On isotropic descriptors (the worst case) 1M gives recall@10
+0.82 but still finds 99.7 % of the same-person matches within 0.6. ``set_probe_fraction`` trades latency for
+recall live. Memory is ~0.6 KB per face (512 B float32 vector, 32 B code, ids).
 
 Deleted biometric data: ``secure_delete`` zeroes freed SQLite pages, the WAL is truncated after a
 collection is deleted, and index files of deleted collections are removed (also on open, if a crash came
