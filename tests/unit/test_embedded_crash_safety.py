@@ -178,11 +178,13 @@ def test_reopen_after_close_restores_everything_from_the_saved_index(tmp_path: P
         assert store.get_faces(CID, [fid(3, 0)]) == {}
 
 
-def test_unsaved_changes_are_caught_up_from_sqlite(tmp_path: Path) -> None:
+def test_unsaved_changes_are_caught_up_from_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = build(tmp_path / "live", 5, checkpoint_every=10**9)
     store.checkpoint()  # index file holds batches 0-4
     for b in range(5, 8):
         store.add_faces(CID, batch_faces(b))
+    # The crash comes after the deletion's commit, before DeleteFaces rewrote the index file.
+    monkeypatch.setattr(EmbeddedStore, "_erase_from_disk", lambda self, coll, lowest_seq: None)
     store.delete_faces(CID, [fid(1, j) for j in range(20)] + [fid(6, j) for j in range(5)])
     expected = snapshot(store, QUERIES)
     # The directory as a kill -9 would leave it: committed SQLite (WAL) + the older index file.
@@ -197,7 +199,7 @@ def test_unsaved_changes_are_caught_up_from_sqlite(tmp_path: Path) -> None:
         assert snapshot(crashed, QUERIES) == expected
 
 
-def test_a_trained_ivf_is_saved_reloaded_and_caught_up(tmp_path: Path) -> None:
+def test_a_trained_ivf_is_saved_reloaded_and_caught_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # exact_below=0: the IVF answers every search, so its file, its reload and its catch-up (removals from
     # the lists, additions that retrain it as the collection grows) are what is tested here.
     store = build(tmp_path / "live", 6, exact_below=0, checkpoint_every=10**9)
@@ -214,6 +216,7 @@ def test_a_trained_ivf_is_saved_reloaded_and_caught_up(tmp_path: Path) -> None:
         for b in range(6, 12):  # 600 → 1,200 faces: more lists, so the catch-up retrains
             reopened.add_faces(CID, batch_faces(b))
         gone = [fid(b, j) for b in (0, 7) for j in range(10)]
+        monkeypatch.setattr(EmbeddedStore, "_erase_from_disk", lambda self, coll, lowest_seq: None)  # crash first
         reopened.delete_faces(CID, gone)
         shutil.copytree(tmp_path / "live", tmp_path / "crashed")  # as kill -9 would leave it
 
