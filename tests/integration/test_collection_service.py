@@ -286,6 +286,18 @@ class TestFacesAndUsers:
         matches = service.search_faces_by_image(CollectionId="c", Image=photo("img5.jpg"))["FaceMatches"]
         assert ids["img1.jpg"] not in {m["Face"]["FaceId"] for m in matches}
 
+    def test_purging_deleted_faces_is_audited_and_unknown_collections_are_refused(self, service, photo, audit):
+        service.create_collection(CollectionId="c")
+        ids = index(service, photo, PERSON01)
+        service.delete_faces(CollectionId="c", FaceIds=[ids["img1.jpg"]])
+        ctx = RequestContext(caller="dpo", purpose="erasure request 7")
+        report = service.purge_deleted_faces(CollectionId="c", context=ctx)
+        assert report["purged"] is True  # the embedded store already erased the descriptor in DeleteFaces
+        record = audit.records[-1]
+        assert (record.operation, record.caller, record.purpose) == ("PurgeDeletedFaces", "dpo", "erasure request 7")
+        with pytest.raises(ResourceNotFoundException):
+            service.purge_deleted_faces(CollectionId="nope")
+
     def test_users_lifecycle(self, service, photo):
         service.create_collection(CollectionId="c")
         ids = index(service, photo, [*PERSON01, "img29.jpg"])

@@ -53,8 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _backend_args(search)
     search.set_defaults(func=cmd_search, needs_engine=True)
 
-    faces = sub.add_parser("faces", help="list or delete faces in a collection")
-    faces.add_argument("action", choices=["list", "delete"])
+    faces = sub.add_parser(
+        "faces",
+        help="list or delete faces in a collection; purge: erase deleted faces from the backend's files"
+        " (OpenSearch keeps them in segments until then)",
+    )
+    faces.add_argument("action", choices=["list", "delete", "purge"])
     faces.add_argument("--collection", required=True)
     faces.add_argument("face_ids", nargs="*", help="face ids to delete")
     faces.add_argument("--external-id", default=None, help="delete every face with this ExternalImageId")
@@ -261,6 +265,9 @@ def cmd_faces(args: argparse.Namespace) -> int:
                 for f in faces:
                     print(f"{f['FaceId']}  {f.get('ExternalImageId', '-'):30s}  {f.get('UserId', '')}")
                 print(f"{len(faces)} face(s)")
+            return 0
+        if args.action == "purge":
+            _print(service.purge_deleted_faces(context=ctx, CollectionId=args.collection))
             return 0
         ids = list(args.face_ids)
         if args.external_id:

@@ -218,6 +218,15 @@ class FaceCollectionService:
         self._audit("DeleteFaces", context, cid, results=[{"FaceId": f} for f in deleted])
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
 
+    def purge_deleted_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        """Not in Rekognition: make sure deleted faces' descriptors are gone from the backend's files (the
+        embedded store erases them in DeleteFaces; OpenSearch keeps them in segments until this runs)."""
+        cid = v.collection_id(p)
+        self.store.get_collection(cid)
+        report = self.store.purge_deleted(cid)
+        self._audit("PurgeDeletedFaces", context, cid, details=report)
+        return report
+
     # ----------------------------------------------------------------------------------------- search
     def search_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         cid = v.collection_id(p)

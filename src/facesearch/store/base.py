@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -107,6 +108,12 @@ class VectorStore(ABC):
     @abstractmethod
     def set_face_user(self, collection_id: str, face_ids: Iterable[str], user_id: str | None) -> None:
         """Associate faces with a user (or disassociate with None); also updates the user's status."""
+
+    @abstractmethod
+    def purge_deleted(self, collection_id: str, *, timeout: float = 300.0) -> dict[str, Any]:
+        """Make sure deleted faces' descriptors are physically gone from the backend's files, and report
+        what was done. ``delete_faces`` makes a face unsearchable at once; whether its bytes also leave the
+        disk at once depends on the backend (the embedded store: yes; OpenSearch: only after this)."""
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -569,6 +569,11 @@ class EmbeddedStore(VectorStore):
         coll = self._coll(collection_id)
         return int(self._reader().execute("SELECT COUNT(*) FROM faces WHERE coll = ?", (coll,)).fetchone()[0])
 
+    def purge_deleted(self, collection_id: str, *, timeout: float = 300.0) -> dict[str, Any]:
+        """Nothing is left to purge: ``delete_faces`` already erased the descriptors from every file."""
+        self._coll(collection_id)
+        return {"backend": "embedded", "purged": True, "note": "delete_faces erases descriptors at once"}
+
     def search(
         self,
         collection_id: str,

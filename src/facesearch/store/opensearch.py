@@ -566,6 +566,53 @@ class OpenSearchStore(VectorStore):
         except NotFoundError:
             raise _not_found(collection_id) from None
 
+    def purge_deleted(self, collection_id: str, *, timeout: float = 300.0) -> dict[str, Any]:
+        """Expunge deleted faces from the collection's segment files. A Lucene delete only marks a document;
+        its vector and ``_source`` stay in the segment until a merge rewrites it, and a soft-deleted document
+        is kept while a retention lease (peer recovery; synced every 30 s by default) still covers its
+        operation. So: flush (persists the checkpoint and rolls the translog), wait until every lease has
+        moved past the last operation, then ``_forcemerge?only_expunge_deletes=true``. What may remain are
+        delete tombstones (an id and a sequence number, no face data). Rewrites every segment with deletions,
+        so run it when writes are quiet (the CLI: ``facesearch faces purge``)."""
+        index = self._index(collection_id)
+        began = time.perf_counter()
+        try:
+            self.client.indices.flush(index=index, params={"wait_if_ongoing": "true"})
+            last_op = max(self._shard_seq_nos(index))
+            while min(self._lease_seq_nos(index)) <= last_op:
+                if time.perf_counter() - began > timeout:
+                    raise InvalidParameterException(
+                        f"purge of {collection_id}: retention leases still cover deleted documents after {timeout} s"
+                    )
+                time.sleep(1.0)
+            waited = time.perf_counter() - began
+            # By default a segment is only rewritten if more than 10 % of it is deleted; one face must be enough.
+            self.client.indices.put_settings(index=index, body={"index.merge.policy.expunge_deletes_allowed": 0})
+            self.client.indices.forcemerge(
+                index=index, params={"only_expunge_deletes": "true"}, request_timeout=max(timeout, 60.0)
+            )
+            self.client.indices.refresh(index=index)
+        except NotFoundError:
+            raise _not_found(collection_id) from None
+        return {"backend": "opensearch", "purged": True, "lease_wait_s": round(waited, 1)} | self.segment_stats(
+            collection_id
+        )
+
+    def _shard_stats(self, index: str) -> list[dict[str, Any]]:
+        stats = self.client.indices.stats(index=index, level="shards", metric="docs")
+        return [copy for shard in next(iter(stats["indices"].values()))["shards"].values() for copy in shard]
+
+    def _shard_seq_nos(self, index: str) -> list[int]:
+        return [int(s["seq_no"]["max_seq_no"]) for s in self._shard_stats(index)]
+
+    def _lease_seq_nos(self, index: str) -> list[int]:
+        """The lowest sequence number each shard copy's retention leases still keep soft-deleted docs for."""
+        out = []
+        for shard in self._shard_stats(index):
+            leases = (shard.get("retention_leases") or {}).get("leases") or []
+            out.append(min((int(lease["retaining_seq_no"]) for lease in leases), default=2**63 - 1))
+        return out
+
     def segment_stats(self, collection_id: str) -> dict[str, int]:
         """Segment count and on-disk size of the collection's index (for benchmarks and health)."""
         try:
@@ -577,6 +624,7 @@ class OpenSearchStore(VectorStore):
             "segments": int(total["segments"]["count"]),
             "store_bytes": int(total["store"]["size_in_bytes"]),
             "docs": int(total["docs"]["count"]),
+            "deleted_docs": int(total["docs"]["deleted"]),
         }
 
     def get_faces(self, collection_id: str, face_ids: Iterable[str]) -> dict[str, FaceRecord]:
