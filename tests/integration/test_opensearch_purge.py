@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from disk_scan import files_holding
 
 from facesearch.store.opensearch import OpenSearchStore
 from facesearch.store.records import DIMENSION, CollectionRecord, FaceRecord
@@ -27,11 +28,6 @@ def index_dir(store: OpenSearchStore, collection_id: str) -> Path | None:
     index_uuid = next(iter(store.client.indices.get_settings(index=index).values()))["settings"]["index"]["uuid"]
     path = Path(node["fs"]["data"][0]["path"]) / "indices" / index_uuid
     return path if path.is_dir() else None
-
-
-def files_holding(root: Path, vector: np.ndarray) -> list[str]:
-    needle = vector.astype("<f4").tobytes()
-    return sorted(p.name for p in root.rglob("*") if p.is_file() and needle in p.read_bytes())
 
 
 def test_purge_erases_deleted_descriptors_from_the_segments(opensearch_url: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from disk_scan import files_holding
 
 from facesearch.store.embedded import EmbeddedStore
 from facesearch.store.records import DIMENSION, CollectionRecord, FaceRecord
@@ -31,11 +32,6 @@ def faces(vectors: np.ndarray) -> list[FaceRecord]:
         )
         for i, v in enumerate(vectors)
     ]
-
-
-def files_holding(root: Path, vector: np.ndarray) -> list[str]:
-    needle = vector.astype("<f4").tobytes()
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes())
 
 
 @pytest.mark.parametrize("exact_below", [20_000, 0], ids=["exact-scan", "ivf"])
