@@ -558,7 +558,8 @@ class EmbeddedStore(VectorStore):
     def _erase_from_disk(self, coll: int, lowest_seq: int) -> None:
         """Deleted descriptors leave the disk when DeleteFaces returns, not at the next checkpoint: rewrite the
         collection's index file if it holds any of them, and checkpoint the WAL (old page images) into the
-        database file, where secure_delete has zeroed them. Costs a file write (~3.6 s at 1M faces)."""
+        database file, where secure_delete has zeroed them. Costs a file write: DeleteFaces measured 0.13–0.25 s at
+        100k faces, 1.4–2.7 s at 1M."""
         ci = self._index_for(coll)
         saved = _INDEX_FILE.match(ci.file.name) if ci.file is not None else None
         if saved is not None and lowest_seq <= int(saved[2]) and ci.unsaved:
