@@ -43,7 +43,7 @@ one (OpenSearch: the JVM's RSS and the index's bytes on disk). Metrics: bulk ind
 after ``--warmup`` searches (default 200), one query at a time (numpy on one BLAS thread), recall@k, top-1,
 and match recall (the share of true neighbours within ``--threshold`` that were returned), ``--sweep-probe``
 (embedded IVF probe fractions) and ``--sweep-ef`` (OpenSearch ef_search): recall/latency at other search
-beams on the same index, and the latency of ``--single-adds`` one-face
+beams on the same index, the seconds of ``--deletes`` delete_faces calls, and the latency of ``--single-adds`` one-face
 add_faces calls. Every search loop is bounded: at most ``--queries`` queries and ``--max-search-seconds``
 per backend; children are killed after ``--timeout``.
 
@@ -446,6 +446,20 @@ class StoreBackend:
             "add1_p95_ms": round(float(np.percentile(ms, 95)), 2),
         }
 
+    def deletes(self, sizes: list[int]) -> dict[str, float]:
+        """Seconds per delete_faces call of each size, on the loaded collection (the searches are done). The
+        oldest faces go first: embedded, they are in the saved index file, which the call must then rewrite so
+        they leave the disk (the worst case; faces added after the last save cost nothing to erase)."""
+        out, start = {}, 0
+        for size in sizes:
+            victims, start = self.ids[start : start + size], start + size
+            t = time.perf_counter()
+            deleted = self.store.delete_faces(self.collection, victims)
+            out[str(size)] = round(time.perf_counter() - t, 3)
+            if len(deleted) != size:
+                raise RuntimeError(f"deleted {len(deleted)} of {size} faces")
+        return out
+
     def memory(self) -> int | None:
         if self.name == "embedded":
             return int(self.store.index_stats(self.collection)["memory_bytes"])
@@ -562,6 +576,8 @@ def run_backend(name: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         rng = np.random.default_rng(args.seed + 7)
         extra = data[rng.integers(0, len(data), args.single_adds)] + rng.normal(0, 0.02, (args.single_adds, DIM))
         result |= backend.single_adds(extra.astype(np.float32))
+    if name != "numpy" and args.deletes:
+        result["delete_s"] = backend.deletes([int(x) for x in args.deletes.split(",")])
     if name == "opensearch" and args.opensearch_pid:
         result["server_peak_rss_mb"] = round(proc_memory(args.opensearch_pid).get("VmHWM", 0) / 2**20, 1)
     result |= backend.close()
@@ -626,6 +642,10 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         (
             "add_faces(1 face) p50 / p95 ms",
             lambda r: r.get("add1_p50_ms") and f"{r['add1_p50_ms']} / {r['add1_p95_ms']}",
+        ),
+        (
+            "delete_faces s per call (--deletes sizes)",
+            lambda r: r.get("delete_s") and " / ".join(str(v) for v in r["delete_s"].values()),
         ),
         ("index MB (own figure)", lambda r: r.get("index_memory_mb")),
         ("client RSS growth MB", lambda r: r.get("rss_growth_mb")),
@@ -724,6 +744,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--sweep-queries", type=int, default=500, help="synthetic queries per swept value")
     p.add_argument("--single-adds", type=int, default=20, help="one-face add_faces calls timed after the searches")
+    p.add_argument(
+        "--deletes", default="1,10,100", help="delete_faces calls timed at the end, faces per call ('' skips)"
+    )
     p.add_argument("--max-search-seconds", type=float, default=60.0, help="search time budget per backend")
     p.add_argument("--timeout", type=float, default=3600.0, help="kill a backend's child after this many s")
     p.add_argument("--workdir", type=Path, help="where data and stores go (default: a temporary directory)")

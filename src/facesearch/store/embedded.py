@@ -39,10 +39,11 @@ index, so searches go on while a file is written. Readers use one SQLite connect
 
 Defaults (exact below 20k faces; IVF up to 1024 lists, 3/16 of them probed, 300 candidates re-scored),
 measured with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores")
-on descriptors shaped like real ones: 1M faces recall@10 0.994 at p95 1.3–1.7 ms, 16k faces/s through
-``add_faces``; 100k faces 0.99 at p95 0.65–1.2 ms. On isotropic descriptors (the worst case) 1M gives recall@10
-0.82 but still finds 99.7 % of the same-person matches within 0.6. ``set_probe_fraction`` trades latency for
-recall live. Memory is ~0.6 KB per face (512 B float32 vector, 32 B code, ids).
+on descriptors shaped like real ones: 1M faces recall@10 0.994 at p95 1.25–1.93 ms (three runs), 15–16k
+faces/s through ``add_faces``; 100k faces 0.99 at p95 0.65–1.2 ms. On isotropic descriptors (the worst
+case) 1M gives recall@10 0.82 but still finds 99.7 % of the same-person matches within 0.6.
+``set_probe_fraction`` trades latency for recall live. Memory is ~0.6 KB per face (512 B float32 vector,
+32 B code, ids).
 
 Deleted biometric data: ``secure_delete`` zeroes freed SQLite pages and the WAL is checkpointed and
 truncated after every deletion; DeleteFaces rewrites the collection's index file before it returns (and an
@@ -558,8 +559,8 @@ class EmbeddedStore(VectorStore):
     def _erase_from_disk(self, coll: int, lowest_seq: int) -> None:
         """Deleted descriptors leave the disk when DeleteFaces returns, not at the next checkpoint: rewrite the
         collection's index file if it holds any of them, and checkpoint the WAL (old page images) into the
-        database file, where secure_delete has zeroed them. Costs a file write: DeleteFaces measured 0.13–0.25 s at
-        100k faces, 1.4–2.7 s at 1M."""
+        database file, where secure_delete has zeroed them. Costs a file write: DeleteFaces measured 0.13–0.26 s at
+        100k faces, 1.4–3.2 s at 1M."""
         ci = self._index_for(coll)
         saved = _INDEX_FILE.match(ci.file.name) if ci.file is not None else None
         if saved is not None and lowest_seq <= int(saved[2]) and ci.unsaved:

@@ -14,7 +14,7 @@ Why this and not a graph (HNSW, which the store used before): descriptors of dif
 out, so the 4th–10th neighbours of a query are "random nearby strangers" that a graph reaches only after many
 hops, each a cache miss once the graph outgrows the caches. At 1M faces the usearch graph (760 MB) needed
 p95 4.8 ms for recall@10 0.977 and inserted 1.5k faces/s on the 2-core machine; through the same store this
-layout, probing 3/16 of 1024 lists, gives recall 0.994 at p95 1.3 ms and 16k faces/s (BENCHMARKS.md,
+layout, probing 3/16 of 1024 lists, gives recall 0.994 at p95 1.25–1.93 ms and 15–16k faces/s (BENCHMARKS.md,
 "Vector stores"). IVF also has no unreachable entries: every face is in exactly one list, so HNSW's
 orphaned-node failure around near-average faces cannot happen.
 """
