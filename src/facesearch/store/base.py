@@ -3,12 +3,12 @@
 Contract (tests/contract/ runs the same suite against every backend):
 
 * Collections are isolated: a search, list or delete in one collection never sees another's faces.
-  Both backends keep a separate ANN index per collection (an OpenSearch index per collection, a usearch
-  file per collection), so a search needs no filter (no recall loss from filtered HNSW) and deleting a
+  Both backends keep a separate ANN index per collection (an OpenSearch index per collection, a faiss
+  index file per collection), so a search needs no filter (no recall loss from filtered k-NN) and deleting a
   collection drops its vectors for good — deletion of biometric data must be complete and cheap.
 * ``add_faces`` is durable and searchable when it returns (the caller acknowledges IndexFaces after it).
 * ``search`` returns at most ``k`` hits ordered by ascending *exact* euclidean distance; candidates from
-  the ANN graph are re-scored with the true distance before ``max_distance`` is applied, so thresholds are
+  the ANN index are re-scored with the true distance before ``max_distance`` is applied, so thresholds are
   exact. Ties are broken by face_id for determinism.
 * Listing is ordered by face_id (users by user_id) and paginated with ``after`` (exclusive) + ``limit``.
 * Unknown collection → ResourceNotFoundException; creating an existing one → ResourceAlreadyExistsException.
