@@ -8,15 +8,15 @@ files themselves (the local test node's data directory) for the descriptor's flo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from disk_scan import files_holding
+from face_records import T0, face_records
 
 from facesearch.store.opensearch import OpenSearchStore
-from facesearch.store.records import DIMENSION, CollectionRecord, FaceRecord
+from facesearch.store.records import DIMENSION, CollectionRecord
 
 pytestmark = pytest.mark.opensearch
 
@@ -32,30 +32,16 @@ def index_dir(store: OpenSearchStore, collection_id: str) -> Path | None:
 
 def test_purge_erases_deleted_descriptors_from_the_segments(opensearch_url: str) -> None:
     store = OpenSearchStore(opensearch_url, index_prefix=f"t-purge-{uuid.uuid4().hex[:8]}-")
-    now = datetime.now(UTC)
     vectors = np.random.default_rng(3).normal(0, 0.05, (40, DIMENSION)).astype(np.float32)
     try:
-        store.create_collection(CollectionRecord("c", now, "test"))
-        store.add_faces(
-            "c",
-            [
-                FaceRecord(
-                    face_id=f"face-{i}",
-                    image_id="img",
-                    vector=v,
-                    bounding_box={"Width": 1.0, "Height": 1.0, "Left": 0.0, "Top": 0.0},
-                    confidence=99.0,
-                    indexed_at=now,
-                )
-                for i, v in enumerate(vectors)
-            ],
-        )
+        store.create_collection(CollectionRecord("c", T0, "test"))
+        store.add_faces("c", face_records(vectors))
         store.client.indices.flush(index=store._index("c"))  # segments on disk, as after any real load
         root = index_dir(store, "c")
         if root is not None:
             assert files_holding(root, vectors[5])  # the scan does see descriptors on disk
 
-        assert store.delete_faces("c", ["face-5"]) == ["face-5"]
+        assert store.delete_faces("c", ["face-000005"]) == ["face-000005"]
         if root is not None:
             assert files_holding(root, vectors[5])  # unsearchable, but still in the segment
 
@@ -65,7 +51,7 @@ def test_purge_erases_deleted_descriptors_from_the_segments(opensearch_url: str)
         if root is not None:
             assert files_holding(root, vectors[5]) == []
             assert files_holding(root, vectors[6])  # the faces kept are still there
-        assert [h.face.face_id for h in store.search("c", vectors[6], k=1)] == ["face-6"]
+        assert [h.face.face_id for h in store.search("c", vectors[6], k=1)] == ["face-000006"]
     finally:
         store.delete_collection("c")
         store.close()

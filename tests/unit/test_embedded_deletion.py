@@ -7,31 +7,16 @@ store's directory (SQLite database, WAL, index files), while the faces that were
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from disk_scan import files_holding
+from face_records import T0
+from face_records import face_records as faces
 
 from facesearch.store.embedded import EmbeddedStore
-from facesearch.store.records import DIMENSION, CollectionRecord, FaceRecord
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def faces(vectors: np.ndarray) -> list[FaceRecord]:
-    return [
-        FaceRecord(
-            face_id=f"face-{i:04d}",
-            image_id="img",
-            vector=v,
-            bounding_box={"Width": 1.0, "Height": 1.0, "Left": 0.0, "Top": 0.0},
-            confidence=99.0,
-            indexed_at=T0,
-        )
-        for i, v in enumerate(vectors)
-    ]
+from facesearch.store.records import DIMENSION, CollectionRecord
 
 
 @pytest.mark.parametrize("exact_below", [20_000, 0], ids=["exact-scan", "ivf"])
@@ -43,11 +28,11 @@ def test_a_deleted_descriptor_is_in_no_file_of_the_store(tmp_path: Path, exact_b
         store.checkpoint()  # the index file now holds every vector
         assert files_holding(tmp_path, vectors[7])  # the scan does see vectors on disk
 
-        assert store.delete_faces("c", ["face-0007"]) == ["face-0007"]
+        assert store.delete_faces("c", ["face-000007"]) == ["face-000007"]
 
         assert files_holding(tmp_path, vectors[7]) == []
         assert files_holding(tmp_path, vectors[8])  # kept faces are still stored
-        assert store.search("c", vectors[7], k=1)[0].face.face_id != "face-0007"
+        assert store.search("c", vectors[7], k=1)[0].face.face_id != "face-000007"
 
 
 def test_a_crash_before_the_index_file_was_rewritten_is_mended_on_open(
@@ -61,7 +46,7 @@ def test_a_crash_before_the_index_file_was_rewritten_is_mended_on_open(
         store.checkpoint()
         # kill -9 between the SQLite commit and the index file's rewrite:
         monkeypatch.setattr(EmbeddedStore, "_erase_from_disk", lambda self, coll, lowest_seq: None)
-        store.delete_faces("c", ["face-0011"])
+        store.delete_faces("c", ["face-000011"])
         shutil.copytree(live, crashed)
         assert any(name.startswith("indexes/") for name in files_holding(crashed, vectors[11]))
         monkeypatch.undo()

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from face_records import T0
+from face_records import face_records as faces
 
 from facesearch.errors import InvalidParameterException
 from facesearch.store.embedded import EmbeddedStore
-from facesearch.store.records import DIMENSION, CollectionRecord, FaceRecord
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def faces(vectors: Sequence[np.ndarray] | np.ndarray, start: int = 0) -> list[FaceRecord]:
-    return [
-        FaceRecord(
-            face_id=f"face-{start + i:06d}",
-            image_id="img",
-            vector=v,
-            bounding_box={"Width": 1.0, "Height": 1.0, "Left": 0.0, "Top": 0.0},
-            confidence=99.0,
-            indexed_at=T0,
-        )
-        for i, v in enumerate(vectors)
-    ]
+from facesearch.store.records import DIMENSION, CollectionRecord
 
 
 @pytest.fixture
