@@ -412,11 +412,12 @@ class StoreBackend:
         """Recall and latency of the synthetic queries at other search beams (same index, no reload)."""
         embedded = self.name == "embedded"
         default = self.store.probe_fraction if embedded else self.store.ef_search
+        beams = (
+            [float(x) for x in args.sweep_probe.split(",")] if embedded else [int(x) for x in args.sweep_ef.split(",")]
+        )
         out = []
         try:
-            for ef in (
-                float(x) if embedded else int(x) for x in (args.sweep_probe if embedded else args.sweep_ef).split(",")
-            ):
+            for ef in beams:
                 self.set_beam(ef)
                 rows = range(group[0], min(group[1], group[0] + args.sweep_queries))
                 for i in rows[:10]:  # warm-up
