@@ -15,7 +15,7 @@ from moto import mock_aws
 from PIL import Image
 
 from facesearch.audit import MemoryAuditSink
-from facesearch.collections.service import FaceCollectionService, RequestContext
+from facesearch.collections.service import RequestContext
 from facesearch.errors import (
     ConflictException,
     ImageTooLargeException,
@@ -27,6 +27,7 @@ from facesearch.errors import (
     ResourceNotFoundException,
 )
 from facesearch.store.embedded import EmbeddedStore
+from facesearch.wiring import build_service
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def audit() -> MemoryAuditSink:
 @pytest.fixture
 def service(engine, tmp_path: Path, audit: MemoryAuditSink):
     store = EmbeddedStore(tmp_path / "store")
-    yield FaceCollectionService(engine, store, audit)
+    yield build_service(engine=engine, store=store, audit=audit)
     store.close()
 
 
@@ -170,7 +171,7 @@ class TestIndexFaces:
             s3.create_bucket(Bucket="gallery")
             s3.put_object(Bucket="gallery", Key="people/img1.jpg", Body=(faces_dev / "images/img1.jpg").read_bytes())
             with EmbeddedStore(tmp_path / "s3store") as store:
-                svc = FaceCollectionService(engine, store, MemoryAuditSink(), s3_client=s3)
+                svc = build_service(engine=engine, store=store, audit=MemoryAuditSink(), s3_client=s3)
                 svc.create_collection(CollectionId="c")
                 out = svc.index_faces(
                     CollectionId="c", Image={"S3Object": {"Bucket": "gallery", "Name": "people/img1.jpg"}}

@@ -16,18 +16,18 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facesearch.audit import AuditRecord, AuditSink
+from facesearch.collections import shapes
 from facesearch.collections import validation as v
 from facesearch.collections.images import image_bytes
 from facesearch.collections.pagination import decode_token, encode_token
 from facesearch.collections.shapes import compared_face, face_detail, stored_face
-from facesearch.engine.engine import FACE_MODEL_VERSION, AnalyzedImage, FaceEngine
-from facesearch.engine.quality import QualityFilter
 from facesearch.engine.similarity import DEFAULT_THRESHOLD, distance_from_similarity, similarity_from_distance
+from facesearch.engine.types import FACE_MODEL_VERSION, AnalyzedImage, QualityFilter
 from facesearch.errors import (
     ConflictException,
     InvalidParameterException,
@@ -35,6 +35,10 @@ from facesearch.errors import (
 )
 from facesearch.store.base import VectorStore
 from facesearch.store.records import CollectionRecord, FaceRecord, Neighbor, UserRecord
+
+if TYPE_CHECKING:
+    from facesearch.engine.engine import FaceEngine
+    from facesearch.wiring import LazyEngine
 
 MAX_SEARCH_FACES = 4096
 # Rekognition's per-image cap: IndexFaces, DetectFaces, CompareFaces (target) and searches consider the
@@ -56,7 +60,7 @@ class RequestContext:
 class FaceCollectionService:
     def __init__(
         self,
-        engine: FaceEngine,
+        engine: FaceEngine | LazyEngine,
         store: VectorStore,
         audit: AuditSink,
         *,
@@ -151,7 +155,7 @@ class FaceCollectionService:
                 face_id=str(uuid.uuid4()),
                 image_id=image_id,
                 vector=np.asarray(face.descriptor, dtype=np.float32),
-                bounding_box=face.bounding_box(analyzed.width, analyzed.height),
+                bounding_box=shapes.bounding_box(face, analyzed.width, analyzed.height),
                 confidence=float(face.confidence),
                 indexed_at=now,
                 external_image_id=external,
@@ -170,12 +174,7 @@ class FaceCollectionService:
             results=[{"FaceId": r.face_id, "ExternalImageId": r.external_image_id} for r in records],
             details={"source": source, "unindexed": len(unindexed)},
         )
-        return {
-            "FaceRecords": face_records,
-            "OrientationCorrection": "ROTATE_0" if not analyzed.image.exif_rotated else None,
-            "FaceModelVersion": FACE_MODEL_VERSION,
-            "UnindexedFaces": unindexed,
-        }
+        return shapes.index_faces_response(analyzed, face_records, unindexed)
 
     def list_faces(self, **p: Any) -> dict[str, Any]:
         cid = v.collection_id(p)
@@ -239,7 +238,9 @@ class FaceCollectionService:
             raise ResourceNotFoundException(f"face {fid} is not in collection {cid}")
         neighbors = [n for n in self._search(cid, face.vector, max_faces + 1, threshold) if n.face.face_id != fid]
         matches = self._matches(collection, neighbors[:max_faces], threshold)
-        self._audit("SearchFaces", context, cid, threshold=threshold, face_id=fid, results=_audit_matches(matches))
+        self._audit(
+            "SearchFaces", context, cid, threshold=threshold, face_id=fid, results=shapes.audit_matches(matches)
+        )
         return {"SearchedFaceId": fid, "FaceMatches": matches, "FaceModelVersion": FACE_MODEL_VERSION}
 
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
@@ -259,28 +260,16 @@ class FaceCollectionService:
         searched = []
         for face in targets:
             neighbors = self._search(cid, face.descriptor, max_faces, threshold)
-            searched.append(
-                {
-                    "BoundingBox": face.bounding_box(analyzed.width, analyzed.height),
-                    "Confidence": round(face.confidence * 100.0, 4),
-                    "FaceMatches": self._matches(collection, neighbors, threshold),
-                }
-            )
-        out: dict[str, Any] = {
-            "SearchedFaceBoundingBox": searched[0]["BoundingBox"],
-            "SearchedFaceConfidence": searched[0]["Confidence"],
-            "FaceMatches": searched[0]["FaceMatches"],
-            "FaceModelVersion": FACE_MODEL_VERSION,
-        }
-        if all_faces:
-            out["SearchedFaces"] = searched
+            matched = self._matches(collection, neighbors, threshold)
+            searched.append({**shapes.box_and_confidence(face, analyzed), "FaceMatches": matched})
+        out = shapes.search_faces_by_image_response(searched, all_faces)
         self._audit(
             "SearchFacesByImage",
             context,
             cid,
             threshold=threshold,
             image=analyzed,
-            results=[m for s in searched for m in _audit_matches(s["FaceMatches"])],
+            results=[m for s in searched for m in shapes.audit_matches(s["FaceMatches"])],
             details={"source": source, "faces_searched": len(searched)},
         )
         return out
@@ -309,7 +298,7 @@ class FaceCollectionService:
                 continue
             distance = float(np.linalg.norm(face.descriptor - probe.descriptor))
             if distance <= max_distance:
-                matches.append({"Similarity": round(float(similarity_from_distance(distance)), 5), "Face": shape})
+                matches.append({"Similarity": shapes.similarity(distance), "Face": shape})
             else:
                 unmatched.append(shape)
         matches.sort(key=lambda m: -m["Similarity"])
@@ -323,10 +312,7 @@ class FaceCollectionService:
             details={"target_image_sha256": target.image.sha256},
         )
         return {
-            "SourceImageFace": {
-                "BoundingBox": probe.bounding_box(source.width, source.height),
-                "Confidence": round(probe.confidence * 100.0, 4),
-            },
+            "SourceImageFace": shapes.box_and_confidence(probe, source),
             "FaceMatches": matches,
             "UnmatchedFaces": unmatched,
         }
@@ -337,7 +323,7 @@ class FaceCollectionService:
         analyzed = self.engine.analyze(data, embed=False, max_faces=MAX_FACES_PER_IMAGE)
         return {
             "FaceDetails": [face_detail(f, analyzed.width, analyzed.height, attributes) for f in analyzed.faces],
-            "OrientationCorrection": "ROTATE_0" if not analyzed.image.exif_rotated else None,
+            "OrientationCorrection": shapes.orientation(analyzed),
         }
 
     # ------------------------------------------------------------------------------------------ users
@@ -531,20 +517,7 @@ class FaceCollectionService:
         self, collection: CollectionRecord, neighbors: list[Neighbor], threshold: float
     ) -> list[dict[str, Any]]:
         max_distance = distance_from_similarity(threshold)
-        return [
-            {
-                "Similarity": round(float(similarity_from_distance(n.distance)), 5),
-                "Face": stored_face(n.face),
-                "ReviewRequired": collection.review_required,
-                "MatchExplanation": {
-                    "Distance": round(n.distance, 6),
-                    "MaxDistance": round(max_distance, 6),
-                    "Metric": "euclidean distance between 128-d dlib ResNet descriptors",
-                    "Source": n.face.source,
-                },
-            }
-            for n in neighbors
-        ]
+        return [shapes.face_match(collection, n, max_distance) for n in neighbors]
 
     def _user(self, cid: str, uid: str) -> UserRecord:
         self.store.get_collection(cid)
@@ -578,12 +551,7 @@ class FaceCollectionService:
         for uid, distance in ranked:
             user = self.store.get_user(cid, uid)
             status = user.status if user else "ACTIVE"
-            out.append(
-                {
-                    "Similarity": round(float(similarity_from_distance(distance)), 5),
-                    "User": {"UserId": uid, "UserStatus": status},
-                }
-            )
+            out.append(shapes.user_match(uid, status, distance))
         return out
 
     def _audit(
@@ -622,18 +590,6 @@ def _attributes(p: dict[str, Any], name: str = "DetectionAttributes") -> str:
     if not isinstance(values, list) or any(x not in ("DEFAULT", "ALL") for x in values):
         raise InvalidParameterException(f"{name} must be a list of DEFAULT or ALL")
     return "ALL" if "ALL" in values else "DEFAULT"
-
-
-def _audit_matches(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "FaceId": m["Face"]["FaceId"],
-            "Similarity": m["Similarity"],
-            "ExternalImageId": m["Face"].get("ExternalImageId"),
-            "UserId": m["Face"].get("UserId"),
-        }
-        for m in matches
-    ]
 
 
 __all__ = ["FaceCollectionService", "RequestContext"]
