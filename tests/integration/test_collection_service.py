@@ -127,6 +127,23 @@ class TestIndexFaces:
         assert out["FaceRecords"][0]["FaceDetail"]["Landmarks"][0]["Type"] == "eyeLeft"
         assert service.describe_collection(CollectionId="c")["FaceCount"] == 1
 
+    def test_indexing_the_same_image_again_stores_no_second_face(self, service, photo, audit):
+        """At-least-once delivery (S3 → SQS → Lambda) and retries re-index images: same FaceIds, one face each."""
+        service.create_collection(CollectionId="c")
+        first = service.index_faces(CollectionId="c", Image=photo("couple.jpg"), ExternalImageId="couple")
+        again = service.index_faces(CollectionId="c", Image=photo("couple.jpg"), ExternalImageId="couple")
+        ids = [r["Face"]["FaceId"] for r in first["FaceRecords"]]
+        assert len(ids) == 2 and ids == [r["Face"]["FaceId"] for r in again["FaceRecords"]]
+        assert service.describe_collection(CollectionId="c")["FaceCount"] == 2
+        assert audit.records[-1].details["already_indexed"] == 2
+
+    def test_the_same_image_under_another_external_id_is_another_face(self, service, photo):
+        service.create_collection(CollectionId="c")
+        a = service.index_faces(CollectionId="c", Image=photo("img1.jpg"), ExternalImageId="a")
+        b = service.index_faces(CollectionId="c", Image=photo("img1.jpg"), ExternalImageId="b")
+        assert a["FaceRecords"][0]["Face"]["FaceId"] != b["FaceRecords"][0]["Face"]["FaceId"]
+        assert service.describe_collection(CollectionId="c")["FaceCount"] == 2
+
     def test_max_faces_reports_the_rest_as_exceeding(self, service, photo):
         service.create_collection(CollectionId="c")
         out = service.index_faces(CollectionId="c", Image=photo("couple.jpg"), MaxFaces=1, QualityFilter="NONE")

@@ -138,12 +138,12 @@ class FaceCollectionService:
         data, source = image_bytes(v.require(p, "Image"), self.s3)
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         source = source if source != "bytes" else f"sha256:{analyzed.image.sha256}"
-        image_id = str(uuid.uuid4())
+        image_id = _image_id(cid, external, analyzed.image.sha256)
         now = self.clock()
         records: list[FaceRecord] = []
         face_records: list[dict[str, Any]] = []
         unindexed: list[dict[str, Any]] = []
-        for face in analyzed.faces:
+        for number, face in enumerate(analyzed.faces):
             detail = face_detail(face, analyzed.width, analyzed.height, attributes)
             if face.rejected_reasons or face.descriptor is None:
                 unindexed.append({"Reasons": list(face.rejected_reasons), "FaceDetail": detail})
@@ -152,7 +152,7 @@ class FaceCollectionService:
                 unindexed.append({"Reasons": ["EXCEEDS_MAX_FACES"], "FaceDetail": detail})
                 continue
             record = FaceRecord(
-                face_id=str(uuid.uuid4()),
+                face_id=_face_id(image_id, number),
                 image_id=image_id,
                 vector=np.asarray(face.descriptor, dtype=np.float32),
                 bounding_box=shapes.bounding_box(face, analyzed.width, analyzed.height),
@@ -164,15 +164,19 @@ class FaceCollectionService:
             )
             records.append(record)
             face_records.append({"Face": stored_face(record), "FaceDetail": detail})
-        if records:
-            self.store.add_faces(cid, records)
+        # A re-delivered or retried image yields the same FaceIds: store only the ones not stored yet, so
+        # at-least-once delivery never duplicates a face (the response still lists them all).
+        stored = self.store.get_faces(cid, [r.face_id for r in records]) if records else {}
+        new = [r for r in records if r.face_id not in stored]
+        if new:
+            self.store.add_faces(cid, new)
         self._audit(
             "IndexFaces",
             context,
             cid,
             image=analyzed,
             results=[{"FaceId": r.face_id, "ExternalImageId": r.external_image_id} for r in records],
-            details={"source": source, "unindexed": len(unindexed)},
+            details={"source": source, "unindexed": len(unindexed), "already_indexed": len(records) - len(new)},
         )
         return shapes.index_faces_response(analyzed, face_records, unindexed)
 
@@ -583,6 +587,20 @@ class FaceCollectionService:
                 details=details or {},
             )
         )
+
+
+# FaceIds and ImageIds are name-based UUIDs (RFC 4122 v5) of what identifies them, so indexing the same image
+# again under the same ExternalImageId (an S3 re-delivery, a retried request) names the same faces.
+_ID_NAMESPACE = uuid.UUID("6f1c5e0a-3b7d-5d2e-9a51-4f0d6c1b2a90")
+
+
+def _image_id(cid: str, external: str | None, sha256: str) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, f"image\0{cid}\0{external or ''}\0{sha256}"))
+
+
+def _face_id(image_id: str, number: int) -> str:
+    """``number`` is the face's rank in the engine's largest-first order, which is deterministic per image."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"face\0{image_id}\0{number}"))
 
 
 def _attributes(p: dict[str, Any], name: str = "DetectionAttributes") -> str:
