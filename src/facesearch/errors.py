@@ -78,3 +78,47 @@ class ModelUnavailableError(FaceSearchError):
 
     code = "ServiceUnavailableException"
     http_status = 503
+
+
+class AuditWriteError(FaceSearchError):
+    """The audit record of an operation could not be written: the operation did not happen (or was rolled
+    back), and its result is not returned. Fail closed: no record, no result."""
+
+    code = "ServiceUnavailableException"
+    http_status = 503
+
+
+class BackendUnavailableError(FaceSearchError):
+    """The vector store cannot be reached (OpenSearch down, wrong URL, credentials refused)."""
+
+    code = "ServiceUnavailableException"
+    http_status = 503
+
+
+class StorageFullError(FaceSearchError):
+    """The disk holding the store or the audit log is full; nothing was written."""
+
+    code = "ServiceUnavailableException"
+    http_status = 507
+
+
+def typed_error(exc: BaseException) -> FaceSearchError | None:
+    """The typed error for an untyped failure from a backend or the OS, or None if it has no typed meaning.
+
+    Looked up by name and errno so this module imports no backend library.
+    """
+    import errno
+    import sqlite3
+
+    if isinstance(exc, FaceSearchError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFullError(f"no space left on the device: {exc}")
+    if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+        return StorageFullError(f"the store's disk is full: {exc}")
+    names = {c.__module__.split(".")[0] + "." + c.__name__ for c in type(exc).__mro__}
+    if names & {"opensearchpy.ConnectionError", "opensearchpy.ConnectionTimeout", "urllib3.NewConnectionError"}:
+        return BackendUnavailableError(f"OpenSearch is unreachable: {exc}")
+    if isinstance(exc, ConnectionError):
+        return BackendUnavailableError(f"the backend is unreachable: {exc}")
+    return None

@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from facesearch.engine.similarity import DEFAULT_THRESHOLD
 
 ENV_PREFIX = "FACESEARCH_"
+# The service minimum below which no search may go without an explicit, audited decision: 80 is Rekognition's
+# default threshold and our calibrated same-person similarity (engine/similarity.py).
+SAFE_MIN_FLOOR = DEFAULT_THRESHOLD
 BACKENDS = ("embedded", "opensearch")
 
 
@@ -51,6 +54,16 @@ class Settings(BaseSettings):
     idempotency_table: str | None = None
     event_bus: str | None = None
     min_floor: float = Field(default=DEFAULT_THRESHOLD, ge=0, le=100, description="service-wide threshold floor")
+    allow_low_floor: bool = Field(
+        default=False, description="must be set (1/true) to run with min_floor below 80; audited at start-up"
+    )
+    audit_key: str | None = Field(
+        default=None, repr=False, description="HMAC key sealing audit records; default: a key file in home (0600)"
+    )
+    audit_checkpoints: Path | None = Field(
+        default=None, description="where sealed checkpoints of the audit chain head go; default: beside the log"
+    )
+    audit_checkpoint_every: int = Field(default=10, ge=1, description="write a checkpoint every N audit records")
     region: str | None = Field(default=None, validation_alias="AWS_REGION")
     arn_prefix: str = "arn:aws:rekognition:local:000000000000"
 
@@ -62,6 +75,11 @@ class Settings(BaseSettings):
             raise ValueError(f"AWS_REGION is required when {ENV_PREFIX}OPENSEARCH_AUTH=sigv4")
         if self.audit_sink == "s3" and not self.audit_bucket:
             raise ValueError(f"{ENV_PREFIX}AUDIT_BUCKET is required when {ENV_PREFIX}AUDIT_SINK=s3")
+        if self.min_floor < SAFE_MIN_FLOOR and not self.allow_low_floor:
+            raise ValueError(
+                f"{ENV_PREFIX}MIN_FLOOR={self.min_floor:g} is below {SAFE_MIN_FLOOR:g}: set "
+                f"{ENV_PREFIX}ALLOW_LOW_FLOOR=1 as well to run with it (the lowered floor is audited at start-up)"
+            )
         return self
 
     @property

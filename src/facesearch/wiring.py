@@ -10,9 +10,10 @@ from __future__ import annotations
 import getpass
 import socket
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from facesearch.audit import AuditSink, JsonlAuditSink
+from facesearch.audit import AuditSink, ChainedAuditSink, JsonlAuditSink, JsonlCheckpointStore, load_key
 from facesearch.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -72,13 +73,33 @@ def open_store(settings: Settings, **options: Any) -> VectorStore:
     return OpenSearchStore(settings.opensearch_url, index_prefix=settings.index_prefix, **options)
 
 
+def audit_log_path(settings: Settings) -> Path:
+    return settings.home / "audit.jsonl"
+
+
+def checkpoint_store(settings: Settings, key: bytes) -> JsonlCheckpointStore:
+    return JsonlCheckpointStore(settings.audit_checkpoints or settings.home / "audit.checkpoints.jsonl", key)
+
+
 def open_audit(settings: Settings, *, s3_client: Any | None = None) -> AuditSink:
+    """The configured sink, sealed into a tamper-evident chain (audit/chain.py). The JSONL log's key defaults
+    to a 0600 key file beside it; an S3 sink is sealed when ``FACESEARCH_AUDIT_KEY`` is given (in AWS the
+    bucket's Object Lock is the first line of defence)."""
     if settings.audit_sink == "jsonl":
-        return JsonlAuditSink(settings.home / "audit.jsonl")
+        key = load_key(key=settings.audit_key, home=settings.home)
+        return ChainedAuditSink(
+            JsonlAuditSink(audit_log_path(settings)),
+            key,
+            checkpoints=checkpoint_store(settings, key),
+            checkpoint_every=settings.audit_checkpoint_every,
+        )
     from facesearch.aws.audit import S3AuditSink  # the only AWS sink; imported only when configured
 
     assert settings.audit_bucket
-    return S3AuditSink(settings.audit_bucket, prefix=settings.audit_prefix, client=s3_client)
+    sink = S3AuditSink(settings.audit_bucket, prefix=settings.audit_prefix, client=s3_client)
+    if settings.audit_key:
+        return ChainedAuditSink(sink, settings.audit_key.encode(), checkpoint_every=settings.audit_checkpoint_every)
+    return sink
 
 
 def build_service(
@@ -90,7 +111,10 @@ def build_service(
     s3_client: Any | None = None,
 ) -> FaceCollectionService:
     """The service for ``settings`` (read from the environment when omitted). Parts passed in win: tests hand
-    in a shared engine or a memory audit sink; handlers hand in their boto3 clients."""
+    in a shared engine or a memory audit sink; handlers hand in their boto3 clients.
+
+    A service minimum floor below 80 needs ``FACESEARCH_ALLOW_LOW_FLOOR=1`` (Settings refuses it otherwise)
+    and the service records it in the audit log as it starts (``ConfigureServiceFloor``)."""
     from facesearch.collections.service import FaceCollectionService
 
     settings = settings or load_settings()
@@ -100,5 +124,6 @@ def build_service(
         audit if audit is not None else open_audit(settings, s3_client=s3_client),
         s3_client=s3_client,
         arn_prefix=settings.arn_prefix,
-        default_floor=settings.min_floor,
+        min_floor=settings.min_floor,
+        allow_low_floor=settings.allow_low_floor,
     )

@@ -27,19 +27,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure ends in one ``error: ...`` line and a documented exit code (cli/output.py):
+    0 done, 1 error, 2 usage, 3 partial. A traceback only with ``-v``."""
+    from facesearch.audit.chain import AuditKeyError
+    from facesearch.cli.output import EXIT_ERROR, EXIT_USAGE, UsageError
+    from facesearch.errors import typed_error
+    from facesearch.settings import SettingsError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # argparse exits with 2 on a usage error
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return int(args.func(args) or 0)
+    except (UsageError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except FaceSearchError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except AuditKeyError as exc:
+        print(f"error: AuditKeyError: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        typed = typed_error(exc)
+        if args.verbose:
+            logging.exception("failed")
+        if typed is not None:
+            print(f"error: {typed.code}: {typed.message}", file=sys.stderr)
+        else:
+            print(f"error: InternalError: {type(exc).__name__}: {exc} (-v shows the traceback)", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -1,21 +1,32 @@
-"""`facesearch audit`: a reviewer's view of who searched for whom, when, why, and what they were shown."""
+"""`facesearch audit`: a reviewer's view of who searched for whom, when, why, and what they were shown;
+`audit verify` checks the log's hash chain, MACs and checkpoints; `audit checkpoint` records the head now."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from facesearch.cli.output import EXIT_ERROR, EXIT_OK, dumps, print_json
+
+if TYPE_CHECKING:
+    from facesearch.audit import JsonlAuditSink
+    from facesearch.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    audit = sub.add_parser("audit", help="show the audit log (searches and deletions)")
+    audit = sub.add_parser(
+        "audit",
+        help="show the audit log; `audit verify` checks it for tampering; `audit checkpoint` records its head",
+    )
+    audit.add_argument("action", nargs="?", choices=["show", "verify", "checkpoint"], default="show")
     audit.add_argument("--data-dir", type=Path, default=None, help="default: $FACESEARCH_HOME")
     audit.add_argument("--collection", default=None)
     audit.add_argument("--caller", default=None)
     audit.add_argument("--operation", default=None, help="e.g. SearchFacesByImage, DeleteFaces")
     audit.add_argument("--face-id", default=None, help="only records that returned or queried this face")
-    audit.add_argument("--json", action="store_true", help="one JSON record per line")
+    audit.add_argument("--json", action="store_true", help="one JSON record per line (verify: a JSON report)")
     audit.set_defaults(func=cmd_audit)
 
 
@@ -35,29 +46,68 @@ def matches(record: dict, args: argparse.Namespace) -> bool:
 def cmd_audit(args: argparse.Namespace) -> int:
     from facesearch.audit import JsonlAuditSink
     from facesearch.settings import load_settings
+    from facesearch.wiring import audit_log_path
 
-    sink = JsonlAuditSink(load_settings(home=args.data_dir).home / "audit.jsonl")
+    settings = load_settings(home=args.data_dir)
+    sink = JsonlAuditSink(audit_log_path(settings))
+    if args.action == "verify":
+        return cmd_verify(settings, sink, args)
+    if args.action == "checkpoint":
+        from facesearch.wiring import open_audit
+
+        head = open_audit(settings).checkpoint()  # type: ignore[attr-defined]
+        print(f"checkpoint: seq {head.seq} of chain {head.chain}" if head else "the audit log is empty")
+        return EXIT_OK
     shown = 0
-    for record in sink.read():
+    for line in sink.scan():
+        if line.record is None or line.torn:
+            what = "torn (incomplete) last line" if line.torn else "not a record"
+            print(f"warning: {sink.path} line {line.number}: {what} (see `facesearch audit verify`)", file=sys.stderr)
+            continue
+        record = line.record
         if not matches(record, args):
             continue
         shown += 1
         if args.json:
-            print(json.dumps(record, sort_keys=True))
+            print(dumps(record, sort_keys=True))
             continue
-        who = record["caller"] + (f" ({record['purpose']})" if record.get("purpose") else "")
-        query = record.get("query_image_sha256") or record.get("query_face_id") or record.get("query_user_id") or "-"
-        results = ", ".join(
-            f"{r.get('ExternalImageId') or r.get('UserId') or r.get('FaceId')} {r['Similarity']:.1f}"
-            if "Similarity" in r
-            else str(r.get("FaceId"))
-            for r in record.get("results", [])
-        )
-        threshold = f" threshold {record['threshold']}" if record.get("threshold") is not None else ""
-        print(
-            f"{record['time']}  {record['operation']:<20} {record.get('collection_id') or '-'}  by {who}  "
-            f"query {query[:16]}{threshold}  → {results or 'nothing'}"
-        )
+        print(_describe(record))
     if not args.json:
         print(f"{shown} record(s)", file=sys.stderr)
-    return 0
+    return EXIT_OK
+
+
+def _describe(record: dict) -> str:
+    who = f"{record.get('caller')}" + (f" ({record['purpose']})" if record.get("purpose") else "")
+    query = record.get("query_image_sha256") or record.get("query_face_id") or record.get("query_user_id") or "-"
+    results = ", ".join(
+        f"{r.get('ExternalImageId') or r.get('UserId') or r.get('FaceId')} {r['Similarity']:.1f}"
+        if isinstance(r.get("Similarity"), int | float)
+        else str(r.get("FaceId") or r.get("UserId"))
+        for r in record.get("results", [])
+    )
+    threshold = f" threshold {record['threshold']}" if record.get("threshold") is not None else ""
+    phase = f" [{record['phase']}]" if record.get("phase") else ""
+    status = f" {record['status'].upper()}: {record.get('error')}" if record.get("status", "ok") != "ok" else ""
+    return (
+        f"{record.get('time')}  {str(record.get('operation')) + phase:<28} {record.get('collection_id') or '-'}  "
+        f"by {who}  query {str(query)[:16]}{threshold}  → {results or 'nothing'}{status}"
+    )
+
+
+def cmd_verify(settings: Settings, sink: JsonlAuditSink, args: argparse.Namespace) -> int:
+    from facesearch.audit.chain import load_key
+    from facesearch.audit.verify import verify
+    from facesearch.wiring import checkpoint_store
+
+    key = load_key(key=settings.audit_key, home=settings.home, create=False)
+    report = verify(sink.scan(), key, checkpoint_store(settings, key))
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        for finding in report.findings:
+            print(finding)
+        heads = ", ".join(f"chain {c[:8]} at seq {s}" for c, s in report.chains.items()) or "no sealed records"
+        verdict = "OK" if report.ok else f"{len(report.findings)} finding(s)"
+        print(f"{sink.path}: {report.records} record(s), {heads}: {verdict}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_ERROR

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from facesearch.cli.output import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, UsageError, positive_int, print_json
 
 if TYPE_CHECKING:
     from facesearch.collections.service import FaceCollectionService, RequestContext
@@ -31,10 +32,17 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     coll = sub.add_parser("collection", help="manage collections")
-    coll.add_argument("action", choices=["create", "list", "describe", "delete"])
+    coll.add_argument("action", choices=["create", "list", "describe", "update", "delete"])
     coll.add_argument("collection_id", nargs="?")
-    coll.add_argument("--floor", type=float, default=None, help="minimum FaceMatchThreshold (default 80)")
-    coll.add_argument("--no-review", action="store_true", help="matches don't require human review")
+    coll.add_argument(
+        "--floor",
+        type=float,
+        default=None,
+        help="minimum FaceMatchThreshold (default: the service minimum, 80); update changes it (audited)",
+    )
+    review = coll.add_mutually_exclusive_group()
+    review.add_argument("--no-review", action="store_true", help="matches don't require human review")
+    review.add_argument("--review", action="store_true", help="update: matches require human review again")
     _backend_args(coll)
     coll.set_defaults(func=cmd_collection)
 
@@ -42,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     idx.add_argument("paths", nargs="+", type=Path)
     idx.add_argument("--collection", required=True)
     idx.add_argument("--external-id-from", choices=["filename", "dirname", "none"], default="filename")
-    idx.add_argument("--max-faces", type=int, default=None)
+    idx.add_argument("--max-faces", type=positive_int, default=None, help="at most N faces per image (≥ 1)")
     idx.add_argument("--quality-filter", default="AUTO", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"])
     idx.add_argument("--create", action="store_true", help="create the collection if it doesn't exist")
     idx.add_argument("--json", action="store_true")
@@ -54,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--collection", required=True)
     search.add_argument("--all-faces", action="store_true", help="search every face, not just the largest")
     search.add_argument("--threshold", type=float, default=None, help="FaceMatchThreshold (default: the floor)")
-    search.add_argument("--max-faces", type=int, default=10)
+    search.add_argument("--max-faces", type=positive_int, default=10)
     search.add_argument("--annotate", type=Path, metavar="OUT.jpg")
     search.add_argument("--json", action="store_true")
     _backend_args(search)
@@ -96,8 +104,7 @@ def _paginate(call: Callable[..., dict[str, Any]], key: str, **params: Any) -> I
 
 
 def _print(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, default=str)
-    print()
+    print_json(obj)  # never Infinity or NaN: JSON has neither
 
 
 def cmd_collection(args: argparse.Namespace) -> int:
@@ -108,8 +115,17 @@ def cmd_collection(args: argparse.Namespace) -> int:
                 print(cid)
             return 0
         if not args.collection_id:
-            raise SystemExit(f"collection {args.action} needs a COLLECTION_ID")
-        if args.action == "create":
+            raise UsageError(f"collection {args.action} needs a COLLECTION_ID")
+        if args.action == "update":
+            update: dict[str, Any] = {"CollectionId": args.collection_id}
+            if args.floor is not None:
+                update["FaceMatchThresholdFloor"] = args.floor
+            if args.no_review or args.review:
+                update["ReviewRequired"] = bool(args.review)
+            if len(update) == 1:
+                raise UsageError("collection update needs --floor N, --review or --no-review")
+            _print(service.update_collection(context=ctx, **update))
+        elif args.action == "create":
             params: dict[str, Any] = {"CollectionId": args.collection_id, "ReviewRequired": not args.no_review}
             if args.floor is not None:
                 params["FaceMatchThresholdFloor"] = args.floor
@@ -134,22 +150,33 @@ def iter_images(paths: list[Path]) -> list[Path]:
 
 
 def external_id(path: Path, mode: str) -> str | None:
+    """The ExternalImageId for a file: its stem (or folder name) when that is already a valid id; otherwise
+    the cleaned name plus a short hash of the original, so two names that clean to the same text ("a b" and
+    "a_b", or two long names with one prefix) never merge under one id."""
+    import hashlib
     import re
 
     if mode == "none":
         return None
     raw = path.stem if mode == "filename" else path.parent.name
-    return re.sub(r"[^a-zA-Z0-9_.\-:]", "_", raw)[:255] or None
+    cleaned = re.sub(r"[^a-zA-Z0-9_.\-:]", "_", raw)
+    if cleaned == raw and 0 < len(raw) <= 255:
+        return raw
+    if not raw:
+        return None
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{cleaned[:244]}-{digest}"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from facesearch.collections.images import read_image_file
     from facesearch.errors import FaceSearchError, ResourceNotFoundException
 
     service, ctx = _service(args)
     images = iter_images(args.paths)
-    indexed, skipped, no_face = 0, [], []
+    indexed, skipped, failed, no_face = 0, [], [], []
     results = []
     with service.store:
         try:
@@ -159,19 +186,21 @@ def cmd_index(args: argparse.Namespace) -> int:
                 raise
             service.create_collection(context=ctx, CollectionId=args.collection)
         for path in tqdm(images, desc=f"indexing into {args.collection}", unit="img", file=sys.stderr):
-            params: dict[str, Any] = {
-                "CollectionId": args.collection,
-                "Image": {"Bytes": path.read_bytes()},
-                "QualityFilter": args.quality_filter,
-            }
-            if (ext := external_id(path, args.external_id_from)) is not None:
-                params["ExternalImageId"] = ext
-            if args.max_faces:
-                params["MaxFaces"] = args.max_faces
             try:
+                params: dict[str, Any] = {
+                    "CollectionId": args.collection,
+                    "Image": {"Bytes": read_image_file(path)},
+                    "QualityFilter": args.quality_filter,
+                }
+                if (ext := external_id(path, args.external_id_from)) is not None:
+                    params["ExternalImageId"] = ext
+                if args.max_faces is not None:
+                    params["MaxFaces"] = args.max_faces
                 out = service.index_faces(context=ctx, **params)
             except FaceSearchError as exc:
-                skipped.append((str(path), f"{exc.code}: {exc.message}"))
+                if exc.http_status >= 500:
+                    raise  # the service itself failed (audit, store): stop, don't skip every image
+                failed.append((str(path), f"{exc.code}: {exc.message}"))
                 continue
             indexed += len(out["FaceRecords"])
             if not out["FaceRecords"] and not out["UnindexedFaces"]:
@@ -179,23 +208,34 @@ def cmd_index(args: argparse.Namespace) -> int:
             for u in out["UnindexedFaces"]:
                 skipped.append((str(path), "face not indexed: " + ",".join(u["Reasons"])))
             results.append({"image": str(path), "FaceIds": [r["Face"]["FaceId"] for r in out["FaceRecords"]]})
-    summary = {"images": len(images), "faces_indexed": indexed, "no_face": no_face, "skipped": skipped}
+    summary = {
+        "images": len(images),
+        "faces_indexed": indexed,
+        "no_face": no_face,
+        "failed": failed,
+        "skipped": failed + skipped,
+    }
     if args.json:
         _print({**summary, "results": results})
     else:
         print(f"indexed {indexed} face(s) from {len(images)} image(s) into {args.collection}")
         if no_face:
             print(f"no face found in {len(no_face)}: " + ", ".join(no_face))
-        for path, why in skipped:
+        for path, why in failed + skipped:
             print(f"skipped {path}: {why}")
-    return 0
+    if failed:
+        print(f"{len(failed)} of {len(images)} image(s) failed", file=sys.stderr)
+        return EXIT_ERROR if len(failed) == len(images) else EXIT_PARTIAL
+    return EXIT_OK
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from facesearch.collections.images import read_image_file
+
     service, ctx = _service(args)
     params: dict[str, Any] = {
         "CollectionId": args.collection,
-        "Image": {"Bytes": args.image.read_bytes()},
+        "Image": {"Bytes": read_image_file(args.image)},
         "MaxFaces": args.max_faces,
         "AllFaces": args.all_faces,
     }
@@ -229,9 +269,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def annotate_search(image_path: Path, searched: list[dict[str, Any]], out: Path) -> Path:
     from facesearch.annotate import GREEN, RED, draw_faces, save_rgb
+    from facesearch.collections.images import read_image_file
     from facesearch.engine.decode import decode_image
 
-    image = decode_image(image_path.read_bytes())
+    image = decode_image(read_image_file(image_path))
     w, h = image.width, image.height
     boxes, labels, colors = [], [], []
     for face in searched:
@@ -268,7 +309,11 @@ def cmd_faces(args: argparse.Namespace) -> int:
             faces = _paginate(service.list_faces, "Faces", CollectionId=args.collection)
             ids += [f["FaceId"] for f in faces if f.get("ExternalImageId") == args.external_id]
         if not ids:
-            raise SystemExit("faces delete needs FACE_ID... or --external-id")
+            if args.external_id:
+                print(f"no face with ExternalImageId {args.external_id}", file=sys.stderr)
+                _print({"DeletedFaces": [], "UnsuccessfulFaceDeletions": []})
+                return EXIT_OK
+            raise UsageError("faces delete needs FACE_ID... or --external-id")
         deleted, failed = [], []
         for start in range(0, len(ids), 4096):
             out = service.delete_faces(context=ctx, CollectionId=args.collection, FaceIds=ids[start : start + 4096])

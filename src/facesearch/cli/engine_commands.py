@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
+
+from facesearch.cli.output import positive_int, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,10 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     detect = sub.add_parser("detect", help="detect faces in an image")
     detect.add_argument("image", type=Path)
     detect.add_argument("--annotate", type=Path, metavar="OUT.jpg", help="write the image with boxes and landmarks")
-    detect.add_argument("--max-faces", type=int, default=None)
+    detect.add_argument("--max-faces", type=positive_int, default=None)
     detect.add_argument(
         "--min-face-size",
-        type=int,
+        type=positive_int,
         default=None,
         help="search every face down to this many pixels (default: 40 px per 1920 px of the longer side, ≥ 20)",
     )
@@ -56,19 +57,20 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from facesearch.annotate import draw_faces, save_rgb
+    from facesearch.collections.images import check_image, read_image_file
     from facesearch.engine.engine import FaceEngine
 
+    data = read_image_file(args.image)  # the same limits as `search` and `index`, before any model loads
+    check_image(data)
     engine = FaceEngine()
     start = time.perf_counter()
-    data = args.image.read_bytes()
     result = engine.analyze(data, max_faces=args.max_faces, embed=False, min_face_size=args.min_face_size)
     elapsed = (time.perf_counter() - start) * 1000
     if args.json:
         from facesearch.collections.shapes import face_detail
 
         details = [face_detail(f, result.width, result.height) for f in result.faces]
-        json.dump({"FaceDetails": details}, sys.stdout, indent=2)
-        print()
+        print_json({"FaceDetails": details})
     else:
         print(f"{args.image}: {len(result.faces)} face(s) in {result.width}x{result.height} ({elapsed:.0f} ms)")
     if args.annotate:
@@ -84,8 +86,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     report = evaluate(args.dataset, FaceEngine(), match_distance=args.match_distance or DEFAULT_MATCH_DISTANCE)
     if args.json:
-        json.dump(report, sys.stdout, indent=2)
-        print()
+        print_json(report)
     else:
         print(summarize_eval(report))
     return 0

@@ -5,18 +5,25 @@ HTTP layer can expose them 1:1 and an existing Rekognition client can talk to it
 named so they cannot collide with Rekognition fields (``AllFaces``, ``MatchExplanation``, ``ReviewRequired``,
 ``FaceMatchThresholdFloor``).
 
-Accountability is part of the API, not bolted on: every search writes an audit record before its result is
-returned, thresholds below the collection's floor are refused, and every match says whether a human must
-review it before anyone acts on it.
+Accountability is part of the API, not bolted on, and it fails closed:
+- every search writes an audit record before its result is returned, and no record means no result;
+- every change of state writes an intent record before the change and an outcome record after it (IndexFaces,
+  CreateCollection, UpdateCollection and CreateUser roll back when the outcome cannot be recorded);
+- refused and failed requests are recorded with the reason, so attempts to get around the rules are visible;
+- every search enforces the service's minimum floor *and* the collection's floor; the collection floor changes
+  only through the audited UpdateCollection, never below the service minimum;
+- every match says whether a human must review it before anyone acts on it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -29,7 +36,9 @@ from facesearch.collections.shapes import compared_face, face_detail, stored_fac
 from facesearch.engine.similarity import DEFAULT_THRESHOLD, distance_from_similarity, similarity_from_distance
 from facesearch.engine.types import FACE_MODEL_VERSION, AnalyzedImage, QualityFilter
 from facesearch.errors import (
+    AuditWriteError,
     ConflictException,
+    FaceSearchError,
     InvalidParameterException,
     ResourceNotFoundException,
 )
@@ -46,6 +55,10 @@ MAX_SEARCH_FACES = 4096
 MAX_FACES_PER_IMAGE = 100
 MAX_USERS = 500
 QUALITY_FILTERS = tuple(q.value for q in QualityFilter)
+# Below this service minimum a floor needs an explicit decision (allow_low_floor, FACESEARCH_ALLOW_LOW_FLOOR),
+# which is itself recorded in the audit log when the service starts.
+SAFE_MIN_FLOOR = DEFAULT_THRESHOLD
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,32 +79,92 @@ class FaceCollectionService:
         *,
         s3_client: Any | None = None,
         arn_prefix: str = "arn:aws:rekognition:local:000000000000",
-        default_floor: float = DEFAULT_THRESHOLD,
+        min_floor: float = DEFAULT_THRESHOLD,
+        allow_low_floor: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        if not 0 <= min_floor <= 100:
+            raise InvalidParameterException(f"the service minimum floor must be between 0 and 100, got {min_floor}")
+        if min_floor < SAFE_MIN_FLOOR and not allow_low_floor:
+            raise InvalidParameterException(
+                f"a service minimum floor of {min_floor:g} is below {SAFE_MIN_FLOOR:g}; it needs allow_low_floor "
+                "(FACESEARCH_ALLOW_LOW_FLOOR=1), and is recorded in the audit log"
+            )
         self.engine = engine
         self.store = store
         self.audit = audit
         self.s3 = s3_client
         self.arn_prefix = arn_prefix
-        self.default_floor = default_floor
+        self.min_floor = float(min_floor)
         self.clock = clock
+        if self.min_floor < SAFE_MIN_FLOOR:
+            # Before the service serves anything: a lowered floor that leaves no record must not run.
+            self._audit(
+                "ConfigureServiceFloor",
+                None,
+                None,
+                threshold=self.min_floor,
+                details={"min_floor": self.min_floor, "safe_min_floor": SAFE_MIN_FLOOR, "allow_low_floor": True},
+            )
+
+    @property
+    def default_floor(self) -> float:
+        """The service minimum floor (older name): the default and the lowest threshold of every search."""
+        return self.min_floor
 
     # ----------------------------------------------------------------------------------- collections
     def create_collection(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        floor = v.percentage(p, "FaceMatchThresholdFloor", self.default_floor)
-        if floor < self.default_floor:
-            raise InvalidParameterException(
-                f"FaceMatchThresholdFloor can only be raised above the service floor {self.default_floor}, got {floor}"
+        with self._attempt("CreateCollection", context, p):
+            cid = v.collection_id(p)
+            floor = v.percentage(p, "FaceMatchThresholdFloor", self.min_floor)
+            if floor < self.min_floor:
+                raise InvalidParameterException(
+                    f"FaceMatchThresholdFloor can only be raised above the service floor {self.min_floor}, got {floor}"
+                )
+            review = v.boolean(p, "ReviewRequired", True)
+            record = CollectionRecord(cid, self.clock(), FACE_MODEL_VERSION, floor, review)
+            details = {"floor": floor, "review_required": review}
+            self._change(
+                "CreateCollection",
+                context,
+                cid,
+                lambda: self.store.create_collection(record),
+                intent={"details": details},
+                outcome=lambda _: {"details": details},
+                undo=lambda _: self.store.delete_collection(cid),
             )
-        review = p.get("ReviewRequired", True)
-        if not isinstance(review, bool):
-            raise InvalidParameterException("ReviewRequired must be a boolean")
-        record = CollectionRecord(cid, self.clock(), FACE_MODEL_VERSION, floor, review)
-        self.store.create_collection(record)
-        self._audit("CreateCollection", context, cid, details={"floor": floor, "review_required": review})
         return {"StatusCode": 200, "CollectionArn": self._arn(cid), "FaceModelVersion": FACE_MODEL_VERSION}
+
+    def update_collection(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        """Not in Rekognition: change a collection's floor or ReviewRequired — the only way to, and audited with
+        the old and the new values. A floor below the service minimum is refused."""
+        with self._attempt("UpdateCollection", context, p):
+            cid = v.collection_id(p)
+            unknown = set(p) - {"CollectionId", "FaceMatchThresholdFloor", "ReviewRequired"}
+            if unknown:
+                raise InvalidParameterException(f"UpdateCollection does not take {sorted(unknown)}")
+            old = self.store.get_collection(cid)
+            floor = v.percentage(p, "FaceMatchThresholdFloor", old.threshold_floor)
+            if floor < self.min_floor:
+                raise InvalidParameterException(
+                    f"FaceMatchThresholdFloor {floor} is below the service minimum floor {self.min_floor}"
+                )
+            review = v.boolean(p, "ReviewRequired", old.review_required)
+            new = CollectionRecord(cid, old.created_at, old.face_model_version, floor, review)
+            change = {
+                "floor": {"old": old.threshold_floor, "new": floor},
+                "review_required": {"old": old.review_required, "new": review},
+            }
+            self._change(
+                "UpdateCollection",
+                context,
+                cid,
+                lambda: self.store.update_collection(new),
+                intent={"threshold": floor, "details": change},
+                outcome=lambda _: {"threshold": floor, "details": change},
+                undo=lambda _: self.store.update_collection(old),
+            )
+        return {"StatusCode": 200, "FaceMatchThresholdFloor": floor, "ReviewRequired": review}
 
     def describe_collection(self, **p: Any) -> dict[str, Any]:
         record = self.store.get_collection(v.collection_id(p))
@@ -101,7 +174,7 @@ class FaceCollectionService:
             "FaceModelVersion": record.face_model_version,
             "CollectionARN": self._arn(record.collection_id),
             "CreationTimestamp": record.created_at,
-            "FaceMatchThresholdFloor": record.threshold_floor,
+            "FaceMatchThresholdFloor": max(record.threshold_floor, self.min_floor),  # what searches enforce
             "ReviewRequired": record.review_required,
         }
 
@@ -119,14 +192,25 @@ class FaceCollectionService:
         return out
 
     def delete_collection(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        faces = self.store.count_faces(cid)
-        self.store.delete_collection(cid)
-        self._audit("DeleteCollection", context, cid, details={"faces_deleted": faces})
+        with self._attempt("DeleteCollection", context, p):
+            cid = v.collection_id(p)
+            faces = self.store.count_faces(cid)
+            self._change(
+                "DeleteCollection",
+                context,
+                cid,
+                lambda: self.store.delete_collection(cid),
+                intent={"details": {"faces_to_delete": faces}},
+                outcome=lambda _: {"details": {"faces_deleted": faces}},
+            )
         return {"StatusCode": 200}
 
     # ------------------------------------------------------------------------------------------ faces
     def index_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("IndexFaces", context, p) as trace:
+            return self._index_faces(context, p, trace)
+
+    def _index_faces(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
         cid = v.collection_id(p)
         self.store.get_collection(cid)  # unknown collection fails before any image work
         external = p.get("ExternalImageId")
@@ -136,6 +220,7 @@ class FaceCollectionService:
         quality = v.choice(p, "QualityFilter", "AUTO", QUALITY_FILTERS)
         attributes = _attributes(p)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
+        trace["image_sha256"] = hashlib.sha256(data).hexdigest()
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         source = source if source != "bytes" else f"sha256:{analyzed.image.sha256}"
         image_id = _image_id(cid, external, analyzed.image.sha256)
@@ -168,15 +253,22 @@ class FaceCollectionService:
         # at-least-once delivery never duplicates a face (the response still lists them all).
         stored = self.store.get_faces(cid, [r.face_id for r in records]) if records else {}
         new = [r for r in records if r.face_id not in stored]
-        if new:
-            self.store.add_faces(cid, new)
-        self._audit(
+        listed = [{"FaceId": r.face_id, "ExternalImageId": r.external_image_id} for r in records]
+        details = {"source": source, "unindexed": len(unindexed), "already_indexed": len(records) - len(new)}
+
+        def store_new() -> list[str]:
+            if new:
+                self.store.add_faces(cid, new)
+            return [r.face_id for r in new]
+
+        self._change(
             "IndexFaces",
             context,
             cid,
-            image=analyzed,
-            results=[{"FaceId": r.face_id, "ExternalImageId": r.external_image_id} for r in records],
-            details={"source": source, "unindexed": len(unindexed), "already_indexed": len(records) - len(new)},
+            store_new,
+            intent={"image": analyzed, "results": listed, "details": {**details, "to_store": len(new)}},
+            outcome=lambda added: {"image": analyzed, "results": listed, "details": {**details, "stored": len(added)}},
+            undo=lambda added: self.store.delete_faces(cid, added) if added else None,
         )
         return shapes.index_faces_response(analyzed, face_records, unindexed)
 
@@ -202,36 +294,55 @@ class FaceCollectionService:
         return out
 
     def delete_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        self.store.get_collection(cid)
-        ids = v.face_ids(p, maximum=4096)
-        found = self.store.get_faces(cid, ids)
-        unsuccessful, deletable = [], []
-        for fid in dict.fromkeys(ids):
-            face = found.get(fid)
-            if face is None:
-                unsuccessful.append({"FaceId": fid, "Reasons": ["FACE_NOT_FOUND"]})
-            elif face.user_id is not None:
-                unsuccessful.append(
-                    {"FaceId": fid, "UserId": face.user_id, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}
-                )
-            else:
-                deletable.append(fid)
-        deleted = self.store.delete_faces(cid, deletable) if deletable else []
-        self._audit("DeleteFaces", context, cid, results=[{"FaceId": f} for f in deleted])
+        """The intent record names every face about to be deleted; a deletion is not rolled back when its
+        outcome cannot be recorded (erasing biometric data is the safe side), the caller gets the error."""
+        with self._attempt("DeleteFaces", context, p):
+            cid = v.collection_id(p)
+            self.store.get_collection(cid)
+            ids = v.face_ids(p, maximum=4096)
+            found = self.store.get_faces(cid, ids)
+            unsuccessful, deletable = [], []
+            for fid in dict.fromkeys(ids):
+                face = found.get(fid)
+                if face is None:
+                    unsuccessful.append({"FaceId": fid, "Reasons": ["FACE_NOT_FOUND"]})
+                elif face.user_id is not None:
+                    unsuccessful.append(
+                        {"FaceId": fid, "UserId": face.user_id, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}
+                    )
+                else:
+                    deletable.append(fid)
+            deleted = self._change(
+                "DeleteFaces",
+                context,
+                cid,
+                lambda: self.store.delete_faces(cid, deletable) if deletable else [],
+                intent={"results": [{"FaceId": f} for f in deletable]},
+                outcome=lambda done: {"results": [{"FaceId": f} for f in done]},
+            )
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
 
     def purge_deleted_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         """Not in Rekognition: make sure deleted faces' descriptors are gone from the backend's files (the
         embedded store erases them in DeleteFaces; OpenSearch keeps them in segments until this runs)."""
-        cid = v.collection_id(p)
-        self.store.get_collection(cid)
-        report = self.store.purge_deleted(cid)
-        self._audit("PurgeDeletedFaces", context, cid, details=report)
-        return report
+        with self._attempt("PurgeDeletedFaces", context, p):
+            cid = v.collection_id(p)
+            self.store.get_collection(cid)
+            return self._change(
+                "PurgeDeletedFaces",
+                context,
+                cid,
+                lambda: self.store.purge_deleted(cid),
+                intent={},
+                outcome=lambda report: {"details": report},
+            )
 
     # ----------------------------------------------------------------------------------------- search
     def search_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("SearchFaces", context, p) as trace:
+            return self._search_faces(context, p, trace)
+
+    def _search_faces(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         fid = v.face_id(v.require(p, "FaceId"))
@@ -248,13 +359,20 @@ class FaceCollectionService:
         return {"SearchedFaceId": fid, "FaceMatches": matches, "FaceModelVersion": FACE_MODEL_VERSION}
 
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("SearchFacesByImage", context, p) as trace:
+            return self._search_faces_by_image(context, p, trace)
+
+    def _search_faces_by_image(
+        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
+    ) -> dict[str, Any]:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         max_faces = v.integer(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
         threshold = self._threshold(collection, p, "FaceMatchThreshold")
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
-        all_faces = bool(p.get("AllFaces", False))
+        all_faces = v.boolean(p, "AllFaces", False)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
+        trace["image_sha256"] = hashlib.sha256(data).hexdigest()
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         searchable = [f for f in analyzed.faces if f.descriptor is not None]
         if not searchable:
@@ -279,13 +397,20 @@ class FaceCollectionService:
         return out
 
     def compare_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        threshold = v.percentage(p, "SimilarityThreshold", self.default_floor)
-        if threshold < self.default_floor:
+        with self._attempt("CompareFaces", context, p) as trace:
+            return self._compare_faces(context, p, trace)
+
+    def _compare_faces(
+        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
+    ) -> dict[str, Any]:
+        threshold = v.percentage(p, "SimilarityThreshold", self.min_floor)
+        if threshold < self.min_floor:
             raise InvalidParameterException(
-                f"SimilarityThreshold {threshold} is below the service floor {self.default_floor}"
+                f"SimilarityThreshold {threshold} is below the service floor {self.min_floor}"
             )
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         src_bytes, _ = image_bytes(v.require(p, "SourceImage"), self.s3, "SourceImage")
+        trace["image_sha256"] = hashlib.sha256(src_bytes).hexdigest()
         tgt_bytes, _ = image_bytes(v.require(p, "TargetImage"), self.s3, "TargetImage")
         source = self.engine.analyze(src_bytes, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         target = self.engine.analyze(tgt_bytes, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
@@ -332,21 +457,42 @@ class FaceCollectionService:
 
     # ------------------------------------------------------------------------------------------ users
     def create_user(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("CreateUser", context, p) as trace:
+            return self._create_user(context, p, trace)
+
+    def _create_user(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
         cid = v.collection_id(p)
         uid = v.user_id(p)
         self.store.get_collection(cid)
         if self.store.get_user(cid, uid) is not None:
             raise ConflictException(f"A user with id {uid} already exists in collection {cid}")
-        self.store.create_user(cid, UserRecord(uid, self.clock(), "CREATED"))
-        self._audit("CreateUser", context, cid, user_id=uid)
+        self._change(
+            "CreateUser",
+            context,
+            cid,
+            lambda: self.store.create_user(cid, UserRecord(uid, self.clock(), "CREATED")),
+            intent={"user_id": uid},
+            outcome=lambda _: {"user_id": uid},
+            undo=lambda _: self.store.delete_user(cid, uid),
+        )
         return {}
 
     def delete_user(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("DeleteUser", context, p) as trace:
+            return self._delete_user(context, p, trace)
+
+    def _delete_user(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
         cid = v.collection_id(p)
         uid = v.user_id(p)
         self._user(cid, uid)
-        self.store.delete_user(cid, uid)
-        self._audit("DeleteUser", context, cid, user_id=uid)
+        self._change(
+            "DeleteUser",
+            context,
+            cid,
+            lambda: self.store.delete_user(cid, uid),
+            intent={"user_id": uid},
+            outcome=lambda _: {"user_id": uid},
+        )
         return {}
 
     def list_users(self, **p: Any) -> dict[str, Any]:
@@ -363,6 +509,12 @@ class FaceCollectionService:
         return out
 
     def associate_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("AssociateFaces", context, p) as trace:
+            return self._associate_faces(context, p, trace)
+
+    def _associate_faces(
+        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
+    ) -> dict[str, Any]:
         cid = v.collection_id(p)
         uid = v.user_id(p)
         ids = v.face_ids(p, maximum=100)
@@ -394,9 +546,14 @@ class FaceCollectionService:
                     )
                     continue
             associated.append(fid)
-        if associated:
-            self.store.set_face_user(cid, associated, uid)
-        self._audit("AssociateFaces", context, cid, user_id=uid, results=[{"FaceId": f} for f in associated])
+        self._change(
+            "AssociateFaces",
+            context,
+            cid,
+            lambda: self.store.set_face_user(cid, associated, uid) if associated else None,
+            intent={"user_id": uid, "results": [{"FaceId": f} for f in associated]},
+            outcome=lambda _: {"user_id": uid, "results": [{"FaceId": f} for f in associated]},
+        )
         return {
             "AssociatedFaces": [{"FaceId": f} for f in associated],
             "UnsuccessfulFaceAssociations": unsuccessful,
@@ -404,6 +561,12 @@ class FaceCollectionService:
         }
 
     def disassociate_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("DisassociateFaces", context, p) as trace:
+            return self._disassociate_faces(context, p, trace)
+
+    def _disassociate_faces(
+        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
+    ) -> dict[str, Any]:
         cid = v.collection_id(p)
         uid = v.user_id(p)
         ids = v.face_ids(p, maximum=100)
@@ -420,9 +583,14 @@ class FaceCollectionService:
                 )
             else:
                 done.append(fid)
-        if done:
-            self.store.set_face_user(cid, done, None)
-        self._audit("DisassociateFaces", context, cid, user_id=uid, results=[{"FaceId": f} for f in done])
+        self._change(
+            "DisassociateFaces",
+            context,
+            cid,
+            lambda: self.store.set_face_user(cid, done, None) if done else None,
+            intent={"user_id": uid, "results": [{"FaceId": f} for f in done]},
+            outcome=lambda _: {"user_id": uid, "results": [{"FaceId": f} for f in done]},
+        )
         return {
             "DisassociatedFaces": [{"FaceId": f} for f in done],
             "UnsuccessfulFaceDisassociations": unsuccessful,
@@ -430,6 +598,10 @@ class FaceCollectionService:
         }
 
     def search_users(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("SearchUsers", context, p) as trace:
+            return self._search_users(context, p, trace)
+
+    def _search_users(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
@@ -465,12 +637,19 @@ class FaceCollectionService:
         return out
 
     def search_users_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        with self._attempt("SearchUsersByImage", context, p) as trace:
+            return self._search_users_by_image(context, p, trace)
+
+    def _search_users_by_image(
+        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
+    ) -> dict[str, Any]:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
         max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
+        trace["image_sha256"] = hashlib.sha256(data).hexdigest()
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         searchable = [f for f in analyzed.faces if f.descriptor is not None]
         if not searchable:
@@ -504,12 +683,17 @@ class FaceCollectionService:
         return f"{self.arn_prefix}:collection/{cid}"
 
     def _threshold(self, collection: CollectionRecord, p: dict[str, Any], name: str) -> float:
-        threshold = v.percentage(p, name, collection.threshold_floor)
-        if threshold < collection.threshold_floor:
-            raise InvalidParameterException(
-                f"{name} {threshold} is below collection {collection.collection_id}'s floor "
-                f"of {collection.threshold_floor}"
+        """The search's threshold: at least the service minimum and the collection's floor, whatever the stored
+        collection record says (a record edited in the store cannot lower the service minimum)."""
+        floor = max(collection.threshold_floor, self.min_floor)
+        threshold = v.percentage(p, name, floor)
+        if threshold < floor:
+            whose = (
+                f"collection {collection.collection_id}'s floor"
+                if collection.threshold_floor >= self.min_floor
+                else "the service minimum floor"
             )
+            raise InvalidParameterException(f"{name} {threshold} is below {whose} of {floor:g}")
         return threshold
 
     def _search(self, cid: str, vector: np.ndarray, k: int, threshold: float) -> list[Neighbor]:
@@ -566,27 +750,119 @@ class FaceCollectionService:
         *,
         threshold: float | None = None,
         image: AnalyzedImage | None = None,
+        image_sha256: str | None = None,
         face_id: str | None = None,
         user_id: str | None = None,
         results: list[dict[str, Any]] | None = None,
         details: dict[str, Any] | None = None,
+        phase: str | None = None,
+        status: str = "ok",
+        error: str | None = None,
+        operation_id: str | None = None,
     ) -> None:
+        """Write one record or raise ``AuditWriteError``: whatever the sink raises, the caller gets a typed error."""
         ctx = context or RequestContext()
-        self.audit.write(
-            AuditRecord(
-                operation=operation,
-                caller=ctx.caller,
-                collection_id=cid,
-                purpose=ctx.purpose,
-                request_id=ctx.request_id,
-                query_image_sha256=image.image.sha256 if image else None,
-                query_face_id=face_id,
-                query_user_id=user_id,
-                threshold=threshold,
-                results=results or [],
-                details=details or {},
-            )
+        record = AuditRecord(
+            operation=operation,
+            caller=ctx.caller,
+            collection_id=cid,
+            purpose=ctx.purpose,
+            request_id=ctx.request_id,
+            query_image_sha256=image.image.sha256 if image else image_sha256,
+            query_face_id=face_id,
+            query_user_id=user_id,
+            threshold=threshold,
+            results=results or [],
+            details=details or {},
+            phase=phase,
+            status=status,
+            error=error,
+            operation_id=operation_id,
         )
+        try:
+            self.audit.write(record)
+        except Exception as exc:
+            raise AuditWriteError(
+                f"the audit record of {operation} could not be written ({type(exc).__name__}: {exc}); "
+                + ("nothing was changed" if phase == "intent" else "the result is withheld")
+            ) from exc
+
+    @contextlib.contextmanager
+    def _attempt(self, operation: str, context: RequestContext | None, p: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Record a refused or failed request with its reason, then re-raise: attempts to get around the floor
+        (or any other rule) are as visible as the searches that succeed. The body may put what it learned
+        (``image_sha256``) into the yielded dict."""
+        trace: dict[str, Any] = {}
+        try:
+            yield trace
+        except Exception as exc:
+            if isinstance(exc, AuditWriteError) or getattr(exc, "_facesearch_audited", False):
+                raise
+            cid = p.get("CollectionId")
+            self._audit(
+                operation,
+                context,
+                cid[:255] if isinstance(cid, str) else None,
+                image_sha256=trace.get("image_sha256"),
+                face_id=_scalar(p.get("FaceId")),
+                user_id=_scalar(p.get("UserId")),
+                threshold=_number(p.get(_THRESHOLD_PARAMETER.get(operation, ""))),
+                details={"requested": _requested(p)},
+                status=_status(exc),
+                error=_reason(exc),
+            )
+            raise
+
+    def _change(
+        self,
+        operation: str,
+        context: RequestContext | None,
+        cid: str | None,
+        do: Callable[[], T],
+        *,
+        intent: dict[str, Any],
+        outcome: Callable[[T], dict[str, Any]],
+        undo: Callable[[T], Any] | None = None,
+    ) -> T:
+        """Fail closed around a change of state: intent record → change → outcome record.
+
+        No intent record, no change. A change that fails gets a "failed" outcome. An outcome that cannot be
+        recorded rolls the change back when ``undo`` is given; either way the caller gets ``AuditWriteError``,
+        never success, and the intent record already names exactly what was (to be) changed.
+        """
+        operation_id = str(uuid.uuid4())
+        self._audit(operation, context, cid, phase="intent", operation_id=operation_id, **intent)
+        try:
+            result = do()
+        except Exception as exc:
+            with contextlib.suppress(AuditWriteError):  # the change's own error is what the caller must see
+                self._audit(
+                    operation,
+                    context,
+                    cid,
+                    phase="outcome",
+                    operation_id=operation_id,
+                    status=_status(exc),
+                    error=_reason(exc),
+                )
+            with contextlib.suppress(AttributeError):
+                exc._facesearch_audited = True  # type: ignore[attr-defined]
+            raise
+        try:
+            self._audit(operation, context, cid, phase="outcome", operation_id=operation_id, **outcome(result))
+        except AuditWriteError as exc:
+            if undo is None:
+                note = "the change was made; its intent record names it"
+            else:
+                try:
+                    undo(result)
+                    note = "the change was rolled back"
+                except Exception as undo_exc:
+                    note = f"rolling the change back failed ({undo_exc!r}); its intent record names it"
+            exc.message = exc.message.rsplit("; ", 1)[0] + "; " + note
+            exc.args = (exc.message,)
+            raise
+        return result
 
 
 # FaceIds and ImageIds are name-based UUIDs (RFC 4122 v5) of what identifies them, so indexing the same image
@@ -601,6 +877,54 @@ def _image_id(cid: str, external: str | None, sha256: str) -> str:
 def _face_id(image_id: str, number: int) -> str:
     """``number`` is the face's rank in the engine's largest-first order, which is deterministic per image."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"face\0{image_id}\0{number}"))
+
+
+_THRESHOLD_PARAMETER = {
+    "SearchFaces": "FaceMatchThreshold",
+    "SearchFacesByImage": "FaceMatchThreshold",
+    "SearchUsers": "UserMatchThreshold",
+    "SearchUsersByImage": "UserMatchThreshold",
+    "CompareFaces": "SimilarityThreshold",
+    "CreateCollection": "FaceMatchThresholdFloor",
+    "UpdateCollection": "FaceMatchThresholdFloor",
+}
+
+
+def _status(exc: BaseException) -> str:
+    return "refused" if isinstance(exc, FaceSearchError) and exc.http_status < 500 else "failed"
+
+
+def _reason(exc: BaseException) -> str:
+    text = f"{exc.code}: {exc.message}" if isinstance(exc, FaceSearchError) else f"{type(exc).__name__}: {exc}"
+    return text[:1000]
+
+
+def _scalar(value: Any) -> str | None:
+    return value[:255] if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _requested(p: dict[str, Any]) -> dict[str, Any]:
+    """The request's scalar parameters, bounded, for a refusal record (never the image bytes)."""
+    out: dict[str, Any] = {}
+    for name, value in list(p.items())[:32]:
+        if isinstance(value, bool | int | float) or value is None:
+            out[str(name)[:64]] = value
+        elif isinstance(value, str):
+            out[str(name)[:64]] = value[:255]
+        elif isinstance(value, dict) and name.endswith("Image"):
+            obj = value.get("S3Object")
+            out[name] = (
+                {"S3Object": {k: str(obj.get(k))[:1024] for k in ("Bucket", "Name")}}
+                if isinstance(obj, dict)
+                else {"Bytes": "..."}
+            )
+        else:
+            out[str(name)[:64]] = type(value).__name__
+    return out
 
 
 def _attributes(p: dict[str, Any], name: str = "DetectionAttributes") -> str:

@@ -70,3 +70,11 @@ def choice(params: dict[str, Any], name: str, default: str, options: tuple[str, 
     if value not in options:
         raise InvalidParameterException(f"{name} must be one of {list(options)}, got {value!r}")
     return value
+
+
+def boolean(params: dict[str, Any], name: str, default: bool) -> bool:
+    """A JSON boolean, nothing else: ``"false"`` is a string, and a truthy one (Rekognition: ValidationException)."""
+    value = params.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidParameterException(f"{name} must be a boolean (true or false), got {value!r}")
+    return value
