@@ -30,6 +30,7 @@ import numpy as np
 from facesearch.audit import AuditRecord, AuditSink
 from facesearch.collections import shapes
 from facesearch.collections import validation as v
+from facesearch.collections.images import MAX_S3_BYTES as MAX_IMAGE_BYTES
 from facesearch.collections.images import image_bytes
 from facesearch.collections.pagination import decode_token, encode_token
 from facesearch.collections.shapes import compared_face, face_detail, stored_face
@@ -803,7 +804,7 @@ class FaceCollectionService:
                 operation,
                 context,
                 cid[:255] if isinstance(cid, str) else None,
-                image_sha256=trace.get("image_sha256"),
+                image_sha256=trace.get("image_sha256") or _given_image_sha256(p),
                 face_id=_scalar(p.get("FaceId")),
                 user_id=_scalar(p.get("UserId")),
                 threshold=_number(p.get(_THRESHOLD_PARAMETER.get(operation, ""))),
@@ -897,6 +898,24 @@ def _status(exc: BaseException) -> str:
 def _reason(exc: BaseException) -> str:
     text = f"{exc.code}: {exc.message}" if isinstance(exc, FaceSearchError) else f"{type(exc).__name__}: {exc}"
     return text[:1000]
+
+
+def _given_image_sha256(p: dict[str, Any]) -> str | None:
+    """The sha256 of the photo a refused request carried, even when it was refused before the image was read:
+    which photo was used to try to get around the floor is what a reviewer wants to know."""
+    image = p.get("Image", p.get("SourceImage"))
+    data = image.get("Bytes") if isinstance(image, dict) else None
+    if isinstance(data, str):
+        import base64
+        import binascii
+
+        try:
+            data = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    if isinstance(data, bytes | bytearray) and len(data) <= MAX_IMAGE_BYTES:
+        return hashlib.sha256(data).hexdigest()
+    return None
 
 
 def _scalar(value: Any) -> str | None:
