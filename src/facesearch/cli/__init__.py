@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits with 2 on a usage error
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:  # the client logs every failed attempt with a traceback; our one error line says it
+        logging.getLogger("opensearch").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args) or 0)
     except (UsageError, SettingsError) as exc:

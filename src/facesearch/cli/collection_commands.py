@@ -145,7 +145,9 @@ def iter_images(paths: list[Path]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
+            from facesearch.errors import InvalidParameterException
+
+            raise InvalidParameterException(f"no such file or folder: {path}")
     return found
 
 
@@ -174,8 +176,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from facesearch.collections.images import read_image_file
     from facesearch.errors import FaceSearchError, ResourceNotFoundException
 
-    service, ctx = _service(args)
     images = iter_images(args.paths)
+    service, ctx = _service(args)
     indexed, skipped, failed, no_face = 0, [], [], []
     results = []
     with service.store:
@@ -232,10 +234,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from facesearch.collections.images import read_image_file
 
+    image = read_image_file(args.image)  # before the store is opened: a bad path leaves nothing open
     service, ctx = _service(args)
     params: dict[str, Any] = {
         "CollectionId": args.collection,
-        "Image": {"Bytes": read_image_file(args.image)},
+        "Image": {"Bytes": image},
         "MaxFaces": args.max_faces,
         "AllFaces": args.all_faces,
     }

@@ -38,9 +38,11 @@ MAX_S3_BYTES = MAX_IMAGE_BYTES
 MAX_FILE_BYTES = MAX_INLINE_BYTES  # a local file becomes Image.Bytes
 MAX_DECODE_BYTES = 300 * 1024 * 1024
 # Peak bytes per decoded pixel while decoding and converting to RGB (decode.py's _to_rgb, EXIF transpose),
-# measured with ru_maxrss on 12 MP images and rounded up.
+# measured with ru_maxrss on 12 MP images (RGB 6.3, L/P 10.3, RGBA/LA 19.3, I;16 26.1) and rounded up: a 12 MP
+# RGBA PNG (a phone screenshot) fits in the budget, an 80 MP one does not.
 _BYTES_PER_PIXEL = {"1": 12, "L": 12, "P": 12, "RGB": 8, "YCbCr": 8, "CMYK": 10, "LAB": 10, "HSV": 10}
-_BYTES_PER_PIXEL_DEFAULT = 32  # I;16, I, F, and anything with alpha: RGBA, LA, PA, P with transparency
+_BYTES_PER_PIXEL_ALPHA = 24  # RGBA, LA, PA, P with transparency: composited over white, then RGB
+_BYTES_PER_PIXEL_DEFAULT = 32  # I;16, I, F: scaled through float64
 
 
 def image_bytes(image: Any, s3_client: Any | None, name: str = "Image") -> tuple[bytes, str]:
@@ -130,7 +132,10 @@ def check_image(data: bytes, *, max_decode_bytes: int = MAX_DECODE_BYTES, max_si
             fmt = image.format
     except Exception:
         return  # not an image we can read: decode_image raises the typed error for it
-    per_pixel = _BYTES_PER_PIXEL.get(mode, _BYTES_PER_PIXEL_DEFAULT) if not alpha else _BYTES_PER_PIXEL_DEFAULT
+    if alpha or mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        per_pixel = _BYTES_PER_PIXEL_ALPHA
+    else:
+        per_pixel = _BYTES_PER_PIXEL.get(mode, _BYTES_PER_PIXEL_DEFAULT)
     cost = decoded[0] * decoded[1] * per_pixel
     if cost > max_decode_bytes:
         raise ImageTooLargeException(

@@ -16,6 +16,8 @@ def encode_token(scope: str, after: str) -> str:
 def decode_token(token: str | None, scope: str) -> str | None:
     if token is None:
         return None
+    if not isinstance(token, str):
+        raise InvalidPaginationTokenException(f"NextToken must be a string, got {type(token).__name__}")
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode()))
         after = data["a"]
