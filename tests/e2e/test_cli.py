@@ -39,7 +39,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_index_search_list_delete_round_trip(home, gallery, faces_dev, capsys, tmp_path):
     assert run(capsys, "collection", "create", "staff")[0] == 0
     code, out, _ = run(capsys, "index", str(gallery), "--collection", "staff", "--external-id-from", "dirname")
-    assert code == 0 and "indexed 4 face(s) from 5 image(s)" in out
+    assert code == 3 and "indexed 4 face(s) from 5 image(s)" in out  # 3: partial, one input failed
     assert "broken.jpg: InvalidImageFormatException" in out  # bad file reported, the rest indexed
 
     annotated = tmp_path / "found.jpg"
@@ -60,7 +60,10 @@ def test_index_search_list_delete_round_trip(home, gallery, faces_dev, capsys, t
     audit = [json.loads(line) for line in (home / "audit.jsonl").read_text().splitlines()]
     searches = [r for r in audit if r["operation"] == "SearchFacesByImage"]
     assert len(searches) == 2 and searches[0]["results"] and not searches[1]["results"]
-    assert any(r["operation"] == "DeleteFaces" and len(r["results"]) == 2 for r in audit)
+    deletes = [r for r in audit if r["operation"] == "DeleteFaces"]
+    assert [(r["phase"], len(r["results"])) for r in deletes] == [("intent", 2), ("outcome", 2)]
+    assert any(r["operation"] == "IndexFaces" and r["status"] == "refused" for r in audit)  # broken.jpg
+    assert run(capsys, "audit", "verify")[0] == 0
 
     # A reviewer asks: who was shown this face?
     shown = result["FaceMatches"][0]["Face"]["FaceId"]
@@ -71,14 +74,34 @@ def test_index_search_list_delete_round_trip(home, gallery, faces_dev, capsys, t
 
 def test_errors_are_clear_and_exit_nonzero(home, faces_dev, capsys):
     code, _, err = run(capsys, "search", str(faces_dev / "images" / "img1.jpg"), "--collection", "missing")
-    assert code == 2 and "ResourceNotFoundException" in err
+    assert code == 1 and "ResourceNotFoundException" in err
     run(capsys, "collection", "create", "c")
     code, _, err = run(capsys, "collection", "create", "c")
-    assert code == 2 and "ResourceAlreadyExistsException" in err
+    assert code == 1 and "ResourceAlreadyExistsException" in err
     code, _, err = run(
         capsys, "search", str(faces_dev / "images" / "img1.jpg"), "--collection", "c", "--threshold", "50"
     )
-    assert code == 2 and "floor of 80" in err
+    assert code == 1 and "floor of 80" in err
+
+
+def test_index_exits_1_when_every_input_failed(home, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (broken / "b.png").write_bytes(b"\x89PNG not really")
+    code, out, err = run(capsys, "index", str(broken), "--collection", "c", "--create")
+    assert code == 1 and "2 of 2 image(s) failed" in err
+    assert out.count("InvalidImageFormatException") == 2
+
+
+def test_re_running_index_on_the_same_files_duplicates_nothing(home, gallery, capsys):
+    args = ("index", str(gallery / "bob"), "--collection", "staff", "--create", "--json")
+    code, out, _ = run(capsys, *args)
+    first = json.loads(out)
+    code2, out2, _ = run(capsys, *args)
+    assert code == code2 == 0 and json.loads(out2)["results"] == first["results"]
+    _, out, _ = run(capsys, "faces", "list", "--collection", "staff", "--json")
+    assert len(json.loads(out)) == first["faces_indexed"] == 2
 
 
 def test_detect_annotates(faces_dev, capsys, tmp_path):
