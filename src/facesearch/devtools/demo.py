@@ -79,6 +79,7 @@ def run_demo(datasets: Path, out: Path) -> int:
     drawn = draw_faces(result.image.rgb, [f.box for f in result.faces], [f.landmarks for f in result.faces])
     path = save_rgb(drawn, out / "crowd_annotated.jpg")
     print(f"{len(result.faces)} faces detected, aligned and embedded in {elapsed:.2f} s → {path}")
-    assert isinstance(service.audit, JsonlAuditSink)
-    print(f"\naudit log of every search: {service.audit.path}")
+    log = getattr(service.audit, "inner", service.audit)  # the JSONL file under its sealing chain
+    assert isinstance(log, JsonlAuditSink)
+    print(f"\naudit log of every search: {log.path} (`facesearch audit verify` checks it)")
     return 0
