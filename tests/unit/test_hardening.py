@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import struct
+import uuid
 import zlib
 from pathlib import Path
 
@@ -164,6 +165,14 @@ class TestParametersAreTypeChecked:
     def test_all_faces_false_as_a_string_is_refused(self, service):
         with pytest.raises(InvalidParameterException, match="AllFaces must be a boolean"):
             service.search_faces_by_image(CollectionId="c", Image={"Bytes": b"x"}, AllFaces="false")
+
+    def test_an_unknown_parameter_is_refused_not_ignored(self, service):
+        """A misspelt threshold must not silently fall back to the default."""
+        with pytest.raises(InvalidParameterException, match="does not take FaceMatchTreshold"):
+            service.search_faces(CollectionId="c", FaceId=str(uuid.uuid4()), FaceMatchTreshold=99)
+        assert service.audit.records[-1].status == "refused"
+        with pytest.raises(InvalidParameterException, match="does not take Limit"):
+            service.list_faces(CollectionId="c", Limit=5)
 
     def test_max_faces_zero_is_a_usage_error_not_unlimited(self, home, capsys, tmp_path):
         for argv in (

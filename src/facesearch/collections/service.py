@@ -141,9 +141,6 @@ class FaceCollectionService:
         the old and the new values. A floor below the service minimum is refused."""
         with self._attempt("UpdateCollection", context, p):
             cid = v.collection_id(p)
-            unknown = set(p) - {"CollectionId", "FaceMatchThresholdFloor", "ReviewRequired"}
-            if unknown:
-                raise InvalidParameterException(f"UpdateCollection does not take {sorted(unknown)}")
             old = self.store.get_collection(cid)
             floor = v.percentage(p, "FaceMatchThresholdFloor", old.threshold_floor)
             if floor < self.min_floor:
@@ -168,6 +165,7 @@ class FaceCollectionService:
         return {"StatusCode": 200, "FaceMatchThresholdFloor": floor, "ReviewRequired": review}
 
     def describe_collection(self, **p: Any) -> dict[str, Any]:
+        v.known_parameters("DescribeCollection", p)
         record = self.store.get_collection(v.collection_id(p))
         return {
             "FaceCount": self.store.count_faces(record.collection_id),
@@ -180,6 +178,7 @@ class FaceCollectionService:
         }
 
     def list_collections(self, **p: Any) -> dict[str, Any]:
+        v.known_parameters("ListCollections", p)
         limit = v.integer(p, "MaxResults", 1000, 0, 4096) or 1000
         after = decode_token(p.get("NextToken"), "ListCollections")
         records = [r for r in self.store.list_collections() if after is None or r.collection_id > after]
@@ -274,6 +273,7 @@ class FaceCollectionService:
         return shapes.index_faces_response(analyzed, face_records, unindexed)
 
     def list_faces(self, **p: Any) -> dict[str, Any]:
+        v.known_parameters("ListFaces", p)
         cid = v.collection_id(p)
         self.store.get_collection(cid)
         limit = v.integer(p, "MaxResults", 1000, 0, 4096) or 1000
@@ -448,6 +448,7 @@ class FaceCollectionService:
         }
 
     def detect_faces(self, **p: Any) -> dict[str, Any]:
+        v.known_parameters("DetectFaces", p)
         attributes = _attributes(p, "Attributes")
         data, _ = image_bytes(v.require(p, "Image"), self.s3)
         analyzed = self.engine.analyze(data, embed=False, max_faces=MAX_FACES_PER_IMAGE)
@@ -497,6 +498,7 @@ class FaceCollectionService:
         return {}
 
     def list_users(self, **p: Any) -> dict[str, Any]:
+        v.known_parameters("ListUsers", p)
         cid = v.collection_id(p)
         self.store.get_collection(cid)
         limit = v.integer(p, "MaxResults", MAX_USERS, 1, MAX_USERS) or MAX_USERS
@@ -795,6 +797,7 @@ class FaceCollectionService:
         (``image_sha256``) into the yielded dict."""
         trace: dict[str, Any] = {}
         try:
+            v.known_parameters(operation, p)
             yield trace
         except Exception as exc:
             if isinstance(exc, AuditWriteError) or getattr(exc, "_facesearch_audited", False):

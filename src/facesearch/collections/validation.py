@@ -78,3 +78,41 @@ def boolean(params: dict[str, Any], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise InvalidParameterException(f"{name} must be a boolean (true or false), got {value!r}")
     return value
+
+
+# Each operation's request fields (Rekognition's, plus our additive extensions); anything else is refused, as
+# Rekognition refuses an unknown field, instead of being silently ignored (a misspelt threshold would be).
+PARAMETERS: dict[str, frozenset[str]] = {
+    name: frozenset(fields.split())
+    for name, fields in {
+        "CreateCollection": "CollectionId Tags FaceMatchThresholdFloor ReviewRequired",
+        "UpdateCollection": "CollectionId FaceMatchThresholdFloor ReviewRequired",
+        "DescribeCollection": "CollectionId",
+        "ListCollections": "NextToken MaxResults",
+        "DeleteCollection": "CollectionId",
+        "IndexFaces": "CollectionId Image ExternalImageId DetectionAttributes MaxFaces QualityFilter",
+        "ListFaces": "CollectionId NextToken MaxResults UserId FaceIds",
+        "DeleteFaces": "CollectionId FaceIds",
+        "PurgeDeletedFaces": "CollectionId",
+        "SearchFaces": "CollectionId FaceId MaxFaces FaceMatchThreshold",
+        "SearchFacesByImage": "CollectionId Image MaxFaces FaceMatchThreshold QualityFilter AllFaces",
+        "CompareFaces": "SourceImage TargetImage SimilarityThreshold QualityFilter",
+        "DetectFaces": "Image Attributes",
+        "CreateUser": "CollectionId UserId ClientRequestToken",
+        "DeleteUser": "CollectionId UserId ClientRequestToken",
+        "ListUsers": "CollectionId MaxResults NextToken",
+        "AssociateFaces": "CollectionId UserId FaceIds UserMatchThreshold ClientRequestToken",
+        "DisassociateFaces": "CollectionId UserId FaceIds ClientRequestToken",
+        "SearchUsers": "CollectionId UserId FaceId UserMatchThreshold MaxUsers",
+        "SearchUsersByImage": "CollectionId Image UserMatchThreshold MaxUsers QualityFilter",
+    }.items()
+}
+
+
+def known_parameters(operation: str, params: dict[str, Any]) -> None:
+    allowed = PARAMETERS.get(operation)
+    if allowed is None:
+        return
+    unknown = sorted(str(k) for k in params if k not in allowed)
+    if unknown:
+        raise InvalidParameterException(f"{operation} does not take {', '.join(unknown)}")
