@@ -182,6 +182,9 @@ def test_cli_audit_verify_exit_codes(tmp_path, capsys):
     home = ["--data-dir", str(tmp_path)]
     assert main(["collection", "create", "c", *home]) == 0
     assert main(["audit", "verify", *home]) == 0
+    assert main(["audit", "checkpoint", *home]) == 0
+    [(_, checkpoint)] = JsonlCheckpointStore(tmp_path / "audit.checkpoints.jsonl", KEY).read()
+    assert checkpoint["seq"] == 2  # CreateCollection's intent and outcome
     log = tmp_path / "audit.jsonl"
     text = log.read_text().splitlines(keepends=True)
     log.write_text(text[0].replace('"caller": "', '"caller": "x') + "".join(text[1:]))

@@ -49,20 +49,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from facesearch.wiring import audit_log_path
 
     settings = load_settings(home=args.data_dir)
-    sink = JsonlAuditSink(audit_log_path(settings))
+    log = JsonlAuditSink(audit_log_path(settings))
     if args.action == "verify":
-        return cmd_verify(settings, sink, args)
+        return cmd_verify(settings, log, args)
     if args.action == "checkpoint":
         from facesearch.wiring import open_audit
 
-        head = open_audit(settings).checkpoint()  # type: ignore[attr-defined]
+        sink = open_audit(settings)
+        checkpoint = getattr(sink, "checkpoint", None)
+        if checkpoint is None:
+            print("error: the configured audit sink is not sealed (set FACESEARCH_AUDIT_KEY)", file=sys.stderr)
+            return EXIT_ERROR
+        head = checkpoint()
         print(f"checkpoint: seq {head.seq} of chain {head.chain}" if head else "the audit log is empty")
         return EXIT_OK
     shown = 0
-    for line in sink.scan():
+    for line in log.scan():
         if line.record is None or line.torn:
             what = "torn (incomplete) last line" if line.torn else "not a record"
-            print(f"warning: {sink.path} line {line.number}: {what} (see `facesearch audit verify`)", file=sys.stderr)
+            print(f"warning: {log.path} line {line.number}: {what} (see `facesearch audit verify`)", file=sys.stderr)
             continue
         record = line.record
         if not matches(record, args):
