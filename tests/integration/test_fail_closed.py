@@ -123,7 +123,7 @@ def test_audit_failure_at_every_write_leaves_nothing_unrecorded(fail_at, cached_
     assert search() == []
 
     assert failures == (1 if fail_at <= 8 else 0)
-    report = verify(log.scan(), KEY, checkpoints)
+    report = verify(log.scan(), KEY, checkpoints, checkpoint_every=3)
     assert report.ok, [str(f) for f in report.findings]
     store.close()
 

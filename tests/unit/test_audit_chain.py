@@ -123,6 +123,20 @@ def test_a_record_forged_without_the_key_is_detected_and_located(tmp_path):
     assert findings(sink, checkpoints) == [("forged", 13, 13)]
 
 
+def test_deleted_or_rolled_back_checkpoints_are_detected(tmp_path):
+    sink, checkpoints = write_log(tmp_path)  # checkpoints at 5 and 10
+    assert verify(sink.scan(), KEY, checkpoints, checkpoint_every=5).ok
+    rolled_back = checkpoints.path.read_text().splitlines(keepends=True)[:1]
+    checkpoints.path.write_text("".join(rolled_back))
+    assert findings_every(sink, checkpoints, 5) == [("checkpoint-missing", None, 10)]
+    checkpoints.path.unlink()
+    assert findings_every(sink, checkpoints, 5) == [("checkpoint-missing", None, 10)]
+
+
+def findings_every(sink: JsonlAuditSink, checkpoints: JsonlCheckpointStore, every: int) -> list[tuple]:
+    return [(f.kind, f.line, f.seq) for f in verify(sink.scan(), KEY, checkpoints, every).findings]
+
+
 def test_a_replayed_record_is_a_duplicate(tmp_path):
     sink, _ = write_log(tmp_path)
     log = lines(sink)

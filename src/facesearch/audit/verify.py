@@ -14,7 +14,9 @@ Each finding names its kind and where it is (line number in the log, sequence nu
 - ``broken-link``: a record whose ``prev`` is not the MAC of the record before it;
 - ``truncated``: the log ends before a checkpointed head, or a checkpointed chain is missing;
 - ``rewritten``: the record at a checkpointed sequence number is not the one that was checkpointed;
-- ``checkpoint-forged``: a checkpoint whose own MAC does not verify.
+- ``checkpoint-forged``: a checkpoint whose own MAC does not verify;
+- ``checkpoint-missing``: the log passed a sequence number at which a checkpoint must have been written, and the
+  checkpoint store has none (checkpoints deleted or rolled back to an older copy).
 """
 
 from __future__ import annotations
@@ -62,7 +64,14 @@ class Report:
         }
 
 
-def verify(lines: Iterable[LogLine], key: bytes, checkpoints: JsonlCheckpointStore | None = None) -> Report:
+def verify(
+    lines: Iterable[LogLine],
+    key: bytes,
+    checkpoints: JsonlCheckpointStore | None = None,
+    checkpoint_every: int | None = None,
+) -> Report:
+    """Check every line; with ``checkpoints`` also truncation and rewriting, with ``checkpoint_every`` (the
+    writer's setting) also checkpoints that should exist and do not."""
     report = Report()
     add = report.findings.append
     kid = key_id(key)
@@ -92,7 +101,21 @@ def verify(lines: Iterable[LogLine], key: bytes, checkpoints: JsonlCheckpointSto
         report.chains[chain] = _verify_chain(items, add)
 
     if checkpoints is not None:
-        _verify_checkpoints(checkpoints, by_chain, report, add)
+        latest = _verify_checkpoints(checkpoints, by_chain, report, add)
+        if checkpoint_every:
+            for chain, head in report.chains.items():
+                expected = head // checkpoint_every * checkpoint_every
+                have = latest.get(chain, 0)
+                if expected and have < expected:
+                    add(
+                        Finding(
+                            "checkpoint-missing",
+                            None,
+                            expected,
+                            f"the log reached seq {head}, so a checkpoint at seq {expected} must exist; the latest "
+                            f"in {checkpoints.path} is {have or 'none'} (checkpoints deleted or rolled back)",
+                        )
+                    )
     return report
 
 
@@ -170,7 +193,7 @@ def _verify_checkpoints(
     by_chain: dict[str, list[tuple[int, dict[str, Any], bool]]],
     report: Report,
     add: Any,
-) -> None:
+) -> dict[str, int]:
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
     for number, entry in store.read():
         if entry is None or not store.valid(entry):
@@ -197,3 +220,4 @@ def _verify_checkpoints(
                     f"the log ends at seq {have} but the checkpoint of {entry['time']} recorded seq {seq}",
                 )
             )
+    return {chain: int(entry["seq"]) for chain, (_, entry) in latest.items()}

@@ -106,7 +106,7 @@ def cmd_verify(settings: Settings, sink: JsonlAuditSink, args: argparse.Namespac
     from facesearch.wiring import checkpoint_store
 
     key = load_key(key=settings.audit_key, home=settings.home, create=False)
-    report = verify(sink.scan(), key, checkpoint_store(settings, key))
+    report = verify(sink.scan(), key, checkpoint_store(settings, key), settings.audit_checkpoint_every)
     if args.json:
         print_json(report.as_dict())
     else:
