@@ -106,3 +106,17 @@ def test_a_failed_change_gets_a_failed_outcome(setup, monkeypatch):
     intent, outcome = [r for r in sink.records if r.operation == "DeleteFaces"]
     assert (intent.phase, outcome.phase, outcome.status) == ("intent", "outcome", "failed")
     assert intent.operation_id == outcome.operation_id and "I/O error" in outcome.error
+
+
+def test_a_full_disk_under_the_store_reaches_the_caller_typed_and_recorded(setup, monkeypatch):
+    from facesearch.errors import StorageFullError
+
+    service, store, sink, ids = setup
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "delete_faces", full)
+    with pytest.raises(StorageFullError, match="no space left"):
+        service.delete_faces(CollectionId="c", FaceIds=[ids[0]])
+    assert sink.records[-1].phase == "outcome" and sink.records[-1].status == "failed"

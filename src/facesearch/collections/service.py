@@ -42,6 +42,7 @@ from facesearch.errors import (
     FaceSearchError,
     InvalidParameterException,
     ResourceNotFoundException,
+    typed_error,
 )
 from facesearch.store.base import VectorStore
 from facesearch.store.records import CollectionRecord, FaceRecord, Neighbor, UserRecord
@@ -800,7 +801,12 @@ class FaceCollectionService:
             v.known_parameters(operation, p)
             yield trace
         except Exception as exc:
-            if isinstance(exc, AuditWriteError) or getattr(exc, "_facesearch_audited", False):
+            if isinstance(exc, AuditWriteError):
+                raise
+            if getattr(exc, "_facesearch_audited", False):
+                typed = typed_error(exc)
+                if typed is not None and typed is not exc:
+                    raise typed from exc
                 raise
             cid = p.get("CollectionId")
             self._audit(
@@ -815,6 +821,9 @@ class FaceCollectionService:
                 status=_status(exc),
                 error=_reason(exc),
             )
+            typed = typed_error(exc)  # an unreachable backend or a full disk reaches the caller typed
+            if typed is not None and typed is not exc:
+                raise typed from exc
             raise
 
     def _change(
