@@ -221,6 +221,41 @@ class FaceCollectionService:
         self._audit("DeleteFaces", context, cid, results=[{"FaceId": f} for f in deleted])
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
 
+    def erase_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        """Not in Rekognition: delete a person for good — every face with an ExternalImageId, or every face of
+        a user and the user itself. The one operation behind `facesearch faces delete --external-id`, the
+        S3 ObjectRemoved handler and an erasure request, so each removes the same things and is audited alike.
+        """
+        cid = v.collection_id(p)
+        self.store.get_collection(cid)
+        external, user = p.get("ExternalImageId"), p.get("UserId")
+        if (external is None) == (user is None):
+            raise InvalidParameterException("give exactly one of ExternalImageId or UserId")
+        if external is not None:
+            v.match(external, v.EXTERNAL_IMAGE_ID, "ExternalImageId")
+            faces = [f for f in self._all_faces(cid) if f.external_image_id == external]
+        else:
+            user = v.user_id(p)
+            self._user(cid, user)
+            faces = self._user_faces(cid, user)
+        ids = [f.face_id for f in faces]
+        if user is not None and ids:
+            self.store.set_face_user(cid, ids, None)
+        deleted: list[str] = []
+        for start in range(0, len(ids), 4096):
+            deleted += self.store.delete_faces(cid, ids[start : start + 4096])
+        if user is not None:
+            self.store.delete_user(cid, user)
+        self._audit(
+            "EraseFaces",
+            context,
+            cid,
+            user_id=user,
+            results=[{"FaceId": f} for f in deleted],
+            details={"external_image_id": external} if external is not None else {},
+        )
+        return {"DeletedFaces": deleted, **({"DeletedUser": user} if user is not None else {})}
+
     def purge_deleted_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         """Not in Rekognition: make sure deleted faces' descriptors are gone from the backend's files (the
         embedded store erases them in DeleteFaces; OpenSearch keeps them in segments until this runs)."""
@@ -531,6 +566,9 @@ class FaceCollectionService:
         return user
 
     def _user_faces(self, cid: str, uid: str) -> list[FaceRecord]:
+        return self._all_faces(cid, uid)
+
+    def _all_faces(self, cid: str, uid: str | None = None) -> list[FaceRecord]:
         faces: list[FaceRecord] = []
         after = None
         while True:
