@@ -270,7 +270,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         fid = v.face_id(v.require(p, "FaceId"))
-        max_faces = v.integer(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
+        max_faces = v.count(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
         threshold = self._threshold(collection, p, "FaceMatchThreshold")
         face = self.store.get_faces(cid, [fid]).get(fid)
         if face is None:
@@ -285,7 +285,7 @@ class FaceCollectionService:
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
-        max_faces = v.integer(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
+        max_faces = v.count(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
         threshold = self._threshold(collection, p, "FaceMatchThreshold")
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         all_faces = bool(p.get("AllFaces", False))
@@ -329,7 +329,8 @@ class FaceCollectionService:
             raise InvalidParameterException("There are no faces in the SourceImage")
         probe = src_faces[0]
         max_distance = distance_from_similarity(threshold)
-        matches, unmatched = [], []
+        matches: list[dict[str, Any]] = []
+        unmatched: list[dict[str, Any]] = []
         for face in target.faces:
             shape = compared_face(face, target.width, target.height)
             if face.descriptor is None:
@@ -405,7 +406,8 @@ class FaceCollectionService:
         self._user(cid, uid)
         found = self.store.get_faces(cid, ids)
         existing = [f.vector for f in self._user_faces(cid, uid)]
-        associated, unsuccessful = [], []
+        associated: list[str] = []
+        unsuccessful: list[dict[str, Any]] = []
         for fid in dict.fromkeys(ids):
             face = found.get(fid)
             if face is None:
@@ -417,7 +419,7 @@ class FaceCollectionService:
                 )
                 continue
             if existing:
-                best = float(similarity_from_distance(min(np.linalg.norm(e - face.vector) for e in existing)))
+                best = float(similarity_from_distance(min(float(np.linalg.norm(e - face.vector)) for e in existing)))
                 if best < threshold:
                     unsuccessful.append(
                         {
@@ -444,7 +446,8 @@ class FaceCollectionService:
         ids = v.face_ids(p, maximum=100)
         self._user(cid, uid)
         found = self.store.get_faces(cid, ids)
-        done, unsuccessful = [], []
+        done: list[str] = []
+        unsuccessful: list[dict[str, Any]] = []
         for fid in dict.fromkeys(ids):
             face = found.get(fid)
             if face is None:
@@ -468,7 +471,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
+        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
         if (p.get("UserId") is None) == (p.get("FaceId") is None):
             raise InvalidParameterException("give exactly one of UserId or FaceId")
         out: dict[str, Any] = {"FaceModelVersion": FACE_MODEL_VERSION}
@@ -503,7 +506,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
+        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
@@ -511,6 +514,7 @@ class FaceCollectionService:
         if not searchable:
             raise InvalidParameterException("There are no faces in the image")
         probe = searchable[0]
+        assert probe.descriptor is not None
         matches = self._user_matches(cid, [probe.descriptor], threshold, max_users, None)
         unsearched = []
         for face in analyzed.faces:
@@ -547,7 +551,8 @@ class FaceCollectionService:
             )
         return threshold
 
-    def _search(self, cid: str, vector: np.ndarray, k: int, threshold: float) -> list[Neighbor]:
+    def _search(self, cid: str, vector: np.ndarray | None, k: int, threshold: float) -> list[Neighbor]:
+        assert vector is not None, "only faces with a descriptor are searched"
         return self.store.search(
             cid, np.asarray(vector, np.float32), k=k, max_distance=distance_from_similarity(threshold)
         )
