@@ -60,7 +60,7 @@ def test_index_search_list_delete_round_trip(home, gallery, faces_dev, capsys, t
     audit = [json.loads(line) for line in (home / "audit.jsonl").read_text().splitlines()]
     searches = [r for r in audit if r["operation"] == "SearchFacesByImage"]
     assert len(searches) == 2 and searches[0]["results"] and not searches[1]["results"]
-    deletes = [r for r in audit if r["operation"] == "DeleteFaces"]
+    deletes = [r for r in audit if r["operation"] == "EraseFaces"]
     assert [(r["phase"], len(r["results"])) for r in deletes] == [("intent", 2), ("outcome", 2)]
     assert any(r["operation"] == "IndexFaces" and r["status"] == "refused" for r in audit)  # broken.jpg
     assert run(capsys, "audit", "verify")[0] == 0
@@ -69,7 +69,7 @@ def test_index_search_list_delete_round_trip(home, gallery, faces_dev, capsys, t
     shown = result["FaceMatches"][0]["Face"]["FaceId"]
     code, out, _ = run(capsys, "audit", "--face-id", shown, "--json")
     records = [json.loads(line) for line in out.splitlines()]
-    assert {r["operation"] for r in records} == {"IndexFaces", "SearchFacesByImage", "DeleteFaces"}
+    assert {r["operation"] for r in records} == {"IndexFaces", "SearchFacesByImage", "EraseFaces"}
 
 
 def test_errors_are_clear_and_exit_nonzero(home, faces_dev, capsys):

@@ -120,3 +120,21 @@ def test_a_full_disk_under_the_store_reaches_the_caller_typed_and_recorded(setup
     with pytest.raises(StorageFullError, match="no space left"):
         service.delete_faces(CollectionId="c", FaceIds=[ids[0]])
     assert sink.records[-1].phase == "outcome" and sink.records[-1].status == "failed"
+
+
+def test_no_erasure_without_its_intent_record(setup):
+    import dataclasses
+
+    service, store, sink, ids = setup
+    alice = dataclasses.replace(
+        store.get_faces("c", [ids[0]])[ids[0]], face_id=str(uuid.uuid4()), external_image_id="alice"
+    )
+    store.add_faces("c", [alice])
+    sink.fail = lambda r: r.operation == "EraseFaces" and r.phase == "intent"
+    with pytest.raises(AuditWriteError, match="nothing was changed"):
+        service.erase_faces(CollectionId="c", ExternalImageId="alice")
+    assert alice.face_id in store.get_faces("c", [alice.face_id])
+    sink.fail = lambda r: False
+    assert service.erase_faces(CollectionId="c", ExternalImageId="alice")["DeletedFaces"] == [alice.face_id]
+    intent, outcome = [r for r in sink.records if r.operation == "EraseFaces"]
+    assert intent.results == outcome.results == [{"FaceId": alice.face_id}]
