@@ -103,7 +103,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
         }
         if change.created:
             result = index_object(change=context)
-            logger.info("indexed", extra=result)
+            logger.info("processed", extra=result)
         elif change.removed:
             outcome = indexer.remove(ref, _context(context))
             _emit(outcome)

@@ -93,7 +93,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             "principal": change.principal_id,
             "request_id": lambda_context.aws_request_id,
         }
-        logger.info("searched", extra=search_object(query=query))
+        logger.info("processed", extra=search_object(query=query))
 
 
 @logger.inject_lambda_context(log_event=False)

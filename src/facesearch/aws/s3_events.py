@@ -211,9 +211,13 @@ def parse_s3_message(body: str | None) -> S3Notification:
     changes = []
     try:
         for record in S3Event(document).records:
-            obj = record.s3.get_object
+            obj = record["s3"]["object"]  # removals carry no size or eTag: read the dict, not the accessors
             ref = S3ObjectRef.from_notification(
-                record.s3.bucket.name, obj.key, version_id=obj.version_id or None, etag=obj.etag or None, size=obj.size
+                record.s3.bucket.name,
+                obj["key"],
+                version_id=obj.get("versionId") or None,
+                etag=obj.get("eTag") or None,
+                size=obj.get("size"),
             )
             principal = (record.get("userIdentity") or {}).get("principalId")
             changes.append(S3Change(record.event_name, ref, principal))
