@@ -36,13 +36,13 @@ def handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, An
     body = event.body or ""
     raw = base64.b64decode(body) if event.is_base64_encoded else body.encode()
     identity = event.request_context.identity
-    target = event.get_header_value("x-amz-target")
+    target = event.headers.get("x-amz-target")
     response = protocol.handle(
         target=target,
-        content_type=event.get_header_value("content-type"),
+        content_type=event.headers.get("content-type"),
         body=raw,
         caller=identity.user_arn or identity.caller or "anonymous",
-        purpose=event.get_header_value("x-facesearch-purpose"),
+        purpose=event.headers.get("x-facesearch-purpose"),
         request_id=event.request_context.request_id,
     )
     operation = (target or "").removeprefix("RekognitionService.") or "Missing"
