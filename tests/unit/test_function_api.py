@@ -145,9 +145,7 @@ def test_a_search_whose_audit_record_cannot_be_written_returns_no_result(app):
 def test_a_threshold_below_the_floor_is_refused(app):
     call(app, "CreateCollection")
     ids = _store_faces(app, 1)
-    status, _, body = call(
-        app, "SearchFaces", {"CollectionId": "staff", "FaceId": ids[0], "FaceMatchThreshold": 50}
-    )
+    status, _, body = call(app, "SearchFaces", {"CollectionId": "staff", "FaceId": ids[0], "FaceMatchThreshold": 50})
     assert (status, body["__type"]) == (400, "InvalidParameterException") and "floor" in body["message"]
 
 
