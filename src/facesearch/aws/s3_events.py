@@ -19,6 +19,7 @@ from facesearch.collections.service import FaceCollectionService, RequestContext
 from facesearch.errors import FaceSearchError
 
 DELETE_CHUNK = 4096  # DeleteFaces' limit per call
+NO_FACES = "NoFacesDetected"
 
 
 @dataclass
@@ -75,7 +76,14 @@ class GalleryIndexer:
             assert isinstance(exc, FaceSearchError)
             return self._write(ref, Outcome("FAILED", {**base, "Status": "FAILED", "Error": _error(exc)}, exc.code))
         index_ms = (time.perf_counter() - started) * 1000
-        document = {**base, "Status": "INDEXED", **response, "Timing": {"IndexFacesMs": round(index_ms, 1)}}
+        timing = {"Timing": {"IndexFacesMs": round(index_ms, 1)}}
+        if not response["FaceRecords"] and not response["UnindexedFaces"]:
+            # IndexFaces itself answers an empty list; for an upload meant for the gallery that is an error to
+            # report (a photo of nobody was put where faces are expected), and it is not retried.
+            error = {"Code": NO_FACES, "Message": f"no face was detected in {ref.uri}"}
+            document = {**base, "Status": "FAILED", "Error": error, **response, **timing}
+            return self._write(ref, Outcome("FAILED", document, NO_FACES))
+        document = {**base, "Status": "INDEXED", **response, **timing}
         return self._write(ref, Outcome("INDEXED", document, timings_ms={"IndexFaces": index_ms}))
 
     def remove(self, ref: S3ObjectRef, context: RequestContext) -> Outcome:
