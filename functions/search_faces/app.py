@@ -33,7 +33,10 @@ tracer = Tracer()
 runtime = cold_start("results_bucket", "idempotency_table", "event_bus", events=True, dynamodb=True)
 searcher = QuerySearcher(runtime.service, runtime.s3, runtime.settings.results_bucket or "", runtime.events)
 processor = BatchProcessor(event_type=EventType.SQS)
-idempotency = IdempotencyConfig(event_key_jmespath="[bucket, key, version]", raise_on_no_idempotency_key=True)
+# Kept as long as SQS may keep a message (14 days at most), so any redelivery finds it.
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[bucket, key, version]", raise_on_no_idempotency_key=True, expires_after_seconds=14 * 86400
+)
 persistence = DynamoDBPersistenceLayer(
     table_name=runtime.settings.idempotency_table or "", boto3_client=runtime.dynamodb
 )
