@@ -9,6 +9,7 @@ record. The protocol itself — targets, content type, error shapes, request ids
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
@@ -37,6 +38,7 @@ def handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, An
     raw = base64.b64decode(body) if event.is_base64_encoded else body.encode()
     identity = event.request_context.identity
     target = event.headers.get("x-amz-target")
+    started = time.perf_counter()
     response = protocol.handle(
         target=target,
         content_type=event.headers.get("content-type"),
@@ -45,6 +47,7 @@ def handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, An
         purpose=event.headers.get("x-facesearch-purpose"),
         request_id=event.request_context.request_id,
     )
+    metrics.add_metric(name="RequestLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1e3)
     operation = (target or "").removeprefix("RekognitionService.") or "Missing"
     error = response.headers.get("x-amzn-ErrorType")
     logger.info("request", extra={"operation": operation, "status": response.status, "error": error})

@@ -45,6 +45,7 @@ persistence = DynamoDBPersistenceLayer(
 def _emit(outcome: Outcome) -> None:
     if outcome.failed:
         logger.error("query failed permanently", extra={"error": outcome.document.get("Error")})
+        metrics.add_metric(name="PermanentFailures", unit=MetricUnit.Count, value=1)
         with single_metric(name="Errors", unit=MetricUnit.Count, value=1) as metric:
             metric.add_dimension(name="Kind", value=outcome.error_code or "Unknown")
         return

@@ -177,3 +177,10 @@ def test_header_names_are_case_insensitive_and_base64_bodies_are_read(app):
     event["isBase64Encoded"] = True
     status, _, body = call(app, event=event)
     assert status == 200 and body["CollectionArn"].endswith(":collection/staff")
+
+
+def test_each_request_emits_latency_and_errors_by_kind_as_emf(app, capsys):
+    call(app, "DescribeCollection")  # no collection yet: ResourceNotFoundException
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert any("RequestLatency" in d for d in documents)
+    assert [d["Kind"] for d in documents if "Errors" in d] == ["ResourceNotFoundException"]
