@@ -82,3 +82,15 @@ def test_only_post_slash_is_served(app, method, path):
 def test_the_cli_has_serve_on_loopback_by_default():
     args = build_parser().parse_args(["serve", "--port", "9999"])
     assert (args.host, args.port, args.backend) == ("127.0.0.1", 9999, None)
+
+
+def test_the_protocol_serves_every_operation_the_service_has():
+    from facesearch.aws.protocol import OPERATIONS, snake_case
+    from facesearch.collections.service import FaceCollectionService
+
+    public = {
+        name
+        for name in vars(FaceCollectionService)
+        if not name.startswith("_") and callable(getattr(FaceCollectionService, name))
+    }
+    assert {snake_case(op) for op in OPERATIONS} == public

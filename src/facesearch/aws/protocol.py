@@ -9,6 +9,7 @@ an AWS error shape (``{"__type": ..., "message": ...}`` plus the ``x-amzn-ErrorT
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -51,27 +52,6 @@ OPERATIONS = (
     "SearchUsers",
     "SearchUsersByImage",
 )
-# Operations that change or search a collection take the caller's RequestContext (they are audited).
-_AUDITED = frozenset(
-    {
-        "CreateCollection",
-        "DeleteCollection",
-        "IndexFaces",
-        "DeleteFaces",
-        "PurgeDeletedFaces",
-        "SearchFaces",
-        "SearchFacesByImage",
-        "CompareFaces",
-        "CreateUser",
-        "DeleteUser",
-        "AssociateFaces",
-        "DisassociateFaces",
-        "SearchUsers",
-        "SearchUsersByImage",
-    }
-)
-
-
 def snake_case(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
@@ -117,6 +97,9 @@ class RekognitionProtocol:
     def __init__(self, service: FaceCollectionService, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.service = service
         self.max_body_bytes = max_body_bytes
+        # Operations whose method takes ``context`` are audited: they get the caller and the request id.
+        self._methods = {op: getattr(service, snake_case(op)) for op in OPERATIONS}
+        self._audited = {op for op, m in self._methods.items() if "context" in inspect.signature(m).parameters}
 
     def handle(
         self,
@@ -134,8 +117,8 @@ class RekognitionProtocol:
             operation = self.operation(target)
             params = self.parse(content_type, body)
             context = RequestContext(caller=caller, purpose=purpose, request_id=request_id)
-            method = getattr(self.service, snake_case(operation))
-            result = method(context=context, **params) if operation in _AUDITED else method(**params)
+            method = self._methods[operation]
+            result = method(context=context, **params) if operation in self._audited else method(**params)
             return Response(200, dumps(result), self._headers(request_id))
         except FaceSearchError as exc:
             log.info("%s %s -> %s: %s", request_id, operation, exc.code, exc.message)
