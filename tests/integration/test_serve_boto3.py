@@ -169,6 +169,20 @@ def test_the_rekognition_flow_over_http(stock, endpoint, moto_s3, faces_dev):
     check_shape(rek, "SearchUsersByImage")
     assert users["UserMatches"][0]["User"]["UserId"] == "person01"
 
+    for call, operation in (
+        (lambda: rek.describe_collection(CollectionId="people"), "DescribeCollection"),
+        (lambda: rek.list_collections(), "ListCollections"),
+        (lambda: rek.list_users(CollectionId="people"), "ListUsers"),
+        (lambda: rek.search_users(CollectionId="people", FaceId=face_other, UserMatchThreshold=80), "SearchUsers"),
+        (lambda: rek.detect_faces(Image={"Bytes": photo(faces_dev, "img4.jpg")}, Attributes=["ALL"]), "DetectFaces"),
+        (lambda: rek.create_user(CollectionId="people", UserId="temp"), "CreateUser"),
+        (lambda: rek.delete_user(CollectionId="people", UserId="temp"), "DeleteUser"),
+    ):
+        call()
+        check_shape(rek, operation)
+    assert rek.raw["DescribeCollection"]["FaceMatchThresholdFloor"] == 80.0  # an extension, on the wire only
+    assert rek.raw["DetectFaces"]["FaceDetails"][0]["FaceSizePixels"] > 0
+
     deleted = rek.delete_faces(CollectionId="people", FaceIds=[face_other, face_a])
     check_shape(rek, "DeleteFaces")
     assert deleted["DeletedFaces"] == [face_other]
