@@ -69,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     faces.add_argument("--collection", required=True)
     faces.add_argument("face_ids", nargs="*", help="face ids to delete")
     faces.add_argument("--external-id", default=None, help="delete every face with this ExternalImageId")
+    faces.add_argument("--user-id", default=None, help="delete a user and every face associated with it")
     faces.add_argument("--json", action="store_true")
     _backend_args(faces)
     faces.set_defaults(func=cmd_faces)
@@ -263,12 +264,15 @@ def cmd_faces(args: argparse.Namespace) -> int:
         if args.action == "purge":
             _print(service.purge_deleted_faces(context=ctx, CollectionId=args.collection))
             return 0
+        if args.external_id or args.user_id:
+            if args.face_ids:
+                raise SystemExit("give FACE_ID... or --external-id/--user-id, not both")
+            key = {"ExternalImageId": args.external_id} if args.external_id else {"UserId": args.user_id}
+            _print(service.erase_faces(context=ctx, CollectionId=args.collection, **key))
+            return 0
         ids = list(args.face_ids)
-        if args.external_id:
-            faces = _paginate(service.list_faces, "Faces", CollectionId=args.collection)
-            ids += [f["FaceId"] for f in faces if f.get("ExternalImageId") == args.external_id]
         if not ids:
-            raise SystemExit("faces delete needs FACE_ID... or --external-id")
+            raise SystemExit("faces delete needs FACE_ID..., --external-id or --user-id")
         deleted, failed = [], []
         for start in range(0, len(ids), 4096):
             out = service.delete_faces(context=ctx, CollectionId=args.collection, FaceIds=ids[start : start + 4096])

@@ -221,6 +221,41 @@ class FaceCollectionService:
         self._audit("DeleteFaces", context, cid, results=[{"FaceId": f} for f in deleted])
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
 
+    def erase_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        """Not in Rekognition: delete a person for good — every face with an ExternalImageId, or every face of
+        a user and the user itself. The one operation behind `facesearch faces delete --external-id`, the
+        S3 ObjectRemoved handler and an erasure request, so each removes the same things and is audited alike.
+        """
+        cid = v.collection_id(p)
+        self.store.get_collection(cid)
+        external, user = p.get("ExternalImageId"), p.get("UserId")
+        if (external is None) == (user is None):
+            raise InvalidParameterException("give exactly one of ExternalImageId or UserId")
+        if external is not None:
+            v.match(external, v.EXTERNAL_IMAGE_ID, "ExternalImageId")
+            faces = [f for f in self._all_faces(cid) if f.external_image_id == external]
+        else:
+            user = v.user_id(p)
+            self._user(cid, user)
+            faces = self._user_faces(cid, user)
+        ids = [f.face_id for f in faces]
+        if user is not None and ids:
+            self.store.set_face_user(cid, ids, None)
+        deleted: list[str] = []
+        for start in range(0, len(ids), 4096):
+            deleted += self.store.delete_faces(cid, ids[start : start + 4096])
+        if user is not None:
+            self.store.delete_user(cid, user)
+        self._audit(
+            "EraseFaces",
+            context,
+            cid,
+            user_id=user,
+            results=[{"FaceId": f} for f in deleted],
+            details={"external_image_id": external} if external is not None else {},
+        )
+        return {"DeletedFaces": deleted, **({"DeletedUser": user} if user is not None else {})}
+
     def purge_deleted_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         """Not in Rekognition: make sure deleted faces' descriptors are gone from the backend's files (the
         embedded store erases them in DeleteFaces; OpenSearch keeps them in segments until this runs)."""
@@ -235,7 +270,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         fid = v.face_id(v.require(p, "FaceId"))
-        max_faces = v.integer(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
+        max_faces = v.count(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
         threshold = self._threshold(collection, p, "FaceMatchThreshold")
         face = self.store.get_faces(cid, [fid]).get(fid)
         if face is None:
@@ -250,7 +285,7 @@ class FaceCollectionService:
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
-        max_faces = v.integer(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
+        max_faces = v.count(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
         threshold = self._threshold(collection, p, "FaceMatchThreshold")
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         all_faces = bool(p.get("AllFaces", False))
@@ -294,7 +329,8 @@ class FaceCollectionService:
             raise InvalidParameterException("There are no faces in the SourceImage")
         probe = src_faces[0]
         max_distance = distance_from_similarity(threshold)
-        matches, unmatched = [], []
+        matches: list[dict[str, Any]] = []
+        unmatched: list[dict[str, Any]] = []
         for face in target.faces:
             shape = compared_face(face, target.width, target.height)
             if face.descriptor is None:
@@ -370,7 +406,8 @@ class FaceCollectionService:
         self._user(cid, uid)
         found = self.store.get_faces(cid, ids)
         existing = [f.vector for f in self._user_faces(cid, uid)]
-        associated, unsuccessful = [], []
+        associated: list[str] = []
+        unsuccessful: list[dict[str, Any]] = []
         for fid in dict.fromkeys(ids):
             face = found.get(fid)
             if face is None:
@@ -382,7 +419,7 @@ class FaceCollectionService:
                 )
                 continue
             if existing:
-                best = float(similarity_from_distance(min(np.linalg.norm(e - face.vector) for e in existing)))
+                best = float(similarity_from_distance(min(float(np.linalg.norm(e - face.vector)) for e in existing)))
                 if best < threshold:
                     unsuccessful.append(
                         {
@@ -409,7 +446,8 @@ class FaceCollectionService:
         ids = v.face_ids(p, maximum=100)
         self._user(cid, uid)
         found = self.store.get_faces(cid, ids)
-        done, unsuccessful = [], []
+        done: list[str] = []
+        unsuccessful: list[dict[str, Any]] = []
         for fid in dict.fromkeys(ids):
             face = found.get(fid)
             if face is None:
@@ -433,7 +471,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
+        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
         if (p.get("UserId") is None) == (p.get("FaceId") is None):
             raise InvalidParameterException("give exactly one of UserId or FaceId")
         out: dict[str, Any] = {"FaceModelVersion": FACE_MODEL_VERSION}
@@ -468,7 +506,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
+        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
@@ -476,6 +514,7 @@ class FaceCollectionService:
         if not searchable:
             raise InvalidParameterException("There are no faces in the image")
         probe = searchable[0]
+        assert probe.descriptor is not None
         matches = self._user_matches(cid, [probe.descriptor], threshold, max_users, None)
         unsearched = []
         for face in analyzed.faces:
@@ -512,7 +551,8 @@ class FaceCollectionService:
             )
         return threshold
 
-    def _search(self, cid: str, vector: np.ndarray, k: int, threshold: float) -> list[Neighbor]:
+    def _search(self, cid: str, vector: np.ndarray | None, k: int, threshold: float) -> list[Neighbor]:
+        assert vector is not None, "only faces with a descriptor are searched"
         return self.store.search(
             cid, np.asarray(vector, np.float32), k=k, max_distance=distance_from_similarity(threshold)
         )
@@ -531,6 +571,9 @@ class FaceCollectionService:
         return user
 
     def _user_faces(self, cid: str, uid: str) -> list[FaceRecord]:
+        return self._all_faces(cid, uid)
+
+    def _all_faces(self, cid: str, uid: str | None = None) -> list[FaceRecord]:
         faces: list[FaceRecord] = []
         after = None
         while True:
