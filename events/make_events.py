@@ -158,6 +158,7 @@ API = {
     "DisassociateFaces": {"CollectionId": "staff", "UserId": "alice", "FaceIds": [FACE]},
     "DeleteUser": {"CollectionId": "staff", "UserId": "alice"},
     "DeleteFaces": {"CollectionId": "staff", "FaceIds": [FACE]},
+    "EraseFaces": {"CollectionId": "staff", "ExternalImageId": "alice"},
     "PurgeDeletedFaces": {"CollectionId": "staff"},
     "DeleteCollection": {"CollectionId": "staff"},
 }

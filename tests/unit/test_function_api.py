@@ -68,6 +68,7 @@ EXPECTED = [
     ("DisassociateFaces", 200, None),
     ("DeleteUser", 200, None),
     ("DeleteFaces", 200, None),
+    ("EraseFaces", 200, None),
     ("PurgeDeletedFaces", 200, None),
     ("DeleteCollection", 200, None),
 ]

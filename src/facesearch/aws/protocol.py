@@ -30,7 +30,8 @@ TARGET_PREFIX = "RekognitionService."
 # API Gateway's payload limit (10 MB); Rekognition's own image limit (5 MB raw, ~6.7 MB base64) fits below it.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
-# Every operation the service has, by its Rekognition name. PurgeDeletedFaces is ours (no Rekognition twin).
+# Every operation the service has, by its Rekognition name. EraseFaces and PurgeDeletedFaces are ours (no
+# Rekognition twin; a stock client cannot call them, any JSON 1.1 caller can).
 OPERATIONS = (
     "CreateCollection",
     "DescribeCollection",
@@ -39,6 +40,7 @@ OPERATIONS = (
     "IndexFaces",
     "ListFaces",
     "DeleteFaces",
+    "EraseFaces",
     "PurgeDeletedFaces",
     "SearchFaces",
     "SearchFacesByImage",
