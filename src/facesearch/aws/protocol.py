@@ -54,6 +54,8 @@ OPERATIONS = (
     "SearchUsers",
     "SearchUsersByImage",
 )
+
+
 def snake_case(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
