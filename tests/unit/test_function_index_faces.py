@@ -230,7 +230,9 @@ def test_an_unreachable_vector_store_is_transient(aws, monkeypatch):  # noqa: F8
     monkeypatch.setenv("FACESEARCH_BACKEND", "opensearch")
     monkeypatch.setenv("FACESEARCH_OPENSEARCH_URL", "http://127.0.0.1:9")
     app = load_function("index_faces")
-    event = s3_sqs_event(PUT, [put_object(aws["s3"], GALLERY, "collections/staff/f/f.jpg", jpeg_bytes())])
+    app.runtime.service.engine = DecodeOnlyEngine()
+    # Not an image: had the store answered, this would be a permanent error with a report, not a retry.
+    event = s3_sqs_event(PUT, [put_object(aws["s3"], GALLERY, "collections/staff/f/f.jpg", b"garbage")])
     with pytest.raises(BatchProcessingError):
         run(app, event)
     assert versions(aws["s3"], RESULTS, "reports/collections/staff/f/f.jpg.json") == 0
