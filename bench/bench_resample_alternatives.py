@@ -1,0 +1,217 @@
+"""Could Pillow or numpy replace OpenCV in the detector? Descriptors and time, side by side in one run.
+
+Why: opencv-python-headless is 160 MB installed, more than half of Lambda's 250 MB budget, and the engine uses it
+for resampling only. Its dominant use (~15 % of engine time on faces-dev) is ``cv2.resize(..., INTER_AREA)`` at
+fractional scales: the image pyramid's levels, the downscale of photos over 1600 px, and the 2x mips of odd-sized
+images. This script swaps just that call, leaving everything else as it is, and measures what changes:
+
+- ``cv2``: OpenCV, the baseline.
+- ``pillow-box`` / ``pillow-bilinear``: ``PIL.Image.resize`` with BOX / BILINEAR (antialiased) filters; exact 2x
+  halvings of even sizes as numpy ``(a + b + c + d + 2) >> 2`` (what OpenCV computes there), odd sizes cropped.
+- ``numpy-exact``: a numpy re-implementation of OpenCV's generic INTER_AREA (its weight table and float32
+  accumulation order), bit-identical to it, for every resize.
+
+One engine; the variants take turns image by image (rotating order), so machine load hits all alike. Per variant:
+engine time over faces-dev and its ratio to ``cv2``, faces found, faces lost/extra against ``cv2``, and the largest
+and median absolute descriptor difference over matched faces (same image, nearest box).
+
+Usage (from the repository root; models built)::
+
+    .venv/bin/python bench/bench_resample_alternatives.py [--threads 1] [--every 1]
+
+Prints a markdown table; writes JSON to ``bench/results/resample-alternatives-<UTC date and time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import sys
+import time
+import types
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+import facesearch.engine.detect as detect_module
+from facesearch.engine.engine import FaceEngine
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "faces-dev" / "images"
+VARIANTS = ("cv2", "pillow-box", "pillow-bilinear", "numpy-exact")
+
+
+@cache
+def area_table(ssize: int, dsize: int) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's ``computeResizeAreaTab`` as (taps, dsize) source indices and float32 weights (padding: weight 0)."""
+    scale = 1.0 / (dsize / ssize)  # OpenCV's own inverse of its inverse scale, in double
+    taps: list[list[tuple[int, float]]] = []
+    for dx in range(dsize):
+        fsx1 = dx * scale
+        fsx2 = fsx1 + scale
+        cell = min(scale, ssize - fsx1)
+        sx2 = min(math.floor(fsx2), ssize - 1)
+        sx1 = min(math.ceil(fsx1), sx2)
+        row = []
+        if sx1 - fsx1 > 1e-3:
+            row.append((sx1 - 1, (sx1 - fsx1) / cell))
+        row += [(sx, 1.0 / cell) for sx in range(sx1, sx2)]
+        if fsx2 - sx2 > 1e-3:
+            row.append((sx2, min(min(fsx2 - sx2, 1.0), cell) / cell))
+        taps.append(row)
+    n = max(len(r) for r in taps)
+    idx = np.zeros((n, dsize), np.intp)
+    weight = np.zeros((n, dsize), np.float32)
+    for dx, row in enumerate(taps):
+        for k in range(n):
+            s, w = row[min(k, len(row) - 1)][0], (row[k][1] if k < len(row) else 0.0)
+            idx[k, dx], weight[k, dx] = s, w
+    return idx, weight
+
+
+def numpy_area(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """OpenCV's generic INTER_AREA downscale, bit for bit: rows first, float32, OpenCV's summation order."""
+    xi, xw = area_table(img.shape[1], w)
+    yi, yw = area_table(img.shape[0], h)
+    t = np.ascontiguousarray(img.transpose(1, 0, 2))  # gathers along axis 0 copy whole rows
+    buf = np.multiply(t[xi[0]], xw[0][:, None, None], dtype=np.float32)
+    for k in range(1, len(xi)):
+        buf += np.multiply(t[xi[k]], xw[k][:, None, None], dtype=np.float32)
+    b = np.ascontiguousarray(buf.transpose(1, 0, 2))
+    out = b[yi[0]] * yw[0][:, None, None]
+    for k in range(1, len(yi)):
+        out += b[yi[k]] * yw[k][:, None, None]
+    return np.rint(out).clip(0, 255).astype(np.uint8)
+
+
+def half_even(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    s = img[:h:2, :w:2].astype(np.uint16) + img[1:h:2, :w:2] + img[:h:2, 1:w:2] + img[1:h:2, 1:w:2]
+    return ((s + 2) >> 2).astype(np.uint8)
+
+
+class Resizer:
+    """Stands in for ``cv2.resize`` inside the detector; ``variant`` picks the implementation."""
+
+    def __init__(self) -> None:
+        self.variant = "cv2"
+
+    def __call__(self, src: np.ndarray, dsize: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
+        w, h = dsize
+        if self.variant == "cv2" or interpolation != cv2.INTER_AREA:
+            return cv2.resize(src, dsize, interpolation=interpolation)
+        if self.variant == "numpy-exact":
+            exact_half = src.shape[1] == 2 * w and src.shape[0] == 2 * h  # OpenCV's integer-scale fast path
+            return half_even(src) if exact_half else numpy_area(src, w, h)
+        if src.shape[1] // 2 == w and src.shape[0] // 2 == h:
+            return half_even(src)
+        f = Image.Resampling.BOX if self.variant == "pillow-box" else Image.Resampling.BILINEAR
+        return np.asarray(Image.fromarray(src).resize((w, h), f))
+
+
+def match(base: list[tuple[np.ndarray, np.ndarray | None]], other: list[tuple[np.ndarray, np.ndarray | None]]):
+    """(descriptor differences, lost, extra): each base face paired with the nearest unused face of ``other``."""
+    rest = list(other)
+    diffs, lost = [], 0
+    for box, desc in base:
+        if not rest:
+            lost += 1
+            continue
+        j = int(np.argmin([np.abs(b - box).max() for b, _ in rest]))
+        if np.abs(rest[j][0] - box).max() > 0.25 * (box[2] - box[0]):
+            lost += 1
+            continue
+        _, d2 = rest.pop(j)
+        if desc is not None and d2 is not None:
+            diffs.append(float(np.abs(desc - d2).max()))
+    return diffs, lost, len(rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    ap.add_argument("--threads", type=int, default=None, help="engine threads (default: as the engine)")
+    ap.add_argument("--every", type=int, default=1, help="use every n-th image")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    resizer = Resizer()
+    shim = types.SimpleNamespace(**{k: getattr(cv2, k) for k in dir(cv2) if not k.startswith("__")})
+    shim.resize = resizer
+    detect_module.cv2 = shim  # only the detector's resizes change; alignment and quality keep OpenCV
+    engine = FaceEngine(threads=args.threads)
+    paths = sorted(p for p in args.images.iterdir() if p.is_file())[:: args.every]
+    datas = [p.read_bytes() for p in paths]
+    for v in VARIANTS:  # warm-up: first calls and area tables
+        resizer.variant = v
+        engine.analyze(datas[0])
+    load_start = os.getloadavg()
+    seconds = dict.fromkeys(VARIANTS, 0.0)
+    faces: dict[str, list] = {v: [] for v in VARIANTS}
+    for i, data in enumerate(datas):
+        for k in range(len(VARIANTS)):
+            v = VARIANTS[(i + k) % len(VARIANTS)]
+            resizer.variant = v
+            t = time.perf_counter()
+            result = engine.analyze(data)
+            seconds[v] += time.perf_counter() - t
+            faces[v].append([(np.array(f.box), f.descriptor) for f in result.faces])
+        print(f"{i + 1}/{len(datas)} {paths[i].name}", file=sys.stderr)
+    rows = {}
+    for v in VARIANTS:
+        diffs, lost, extra = [], 0, 0
+        for base, other in zip(faces["cv2"], faces[v], strict=True):
+            d, lo, ex = match(base, other)
+            diffs += d
+            lost += lo
+            extra += ex
+        rows[v] = {
+            "seconds": seconds[v],
+            "ratio_to_cv2": seconds[v] / seconds["cv2"],
+            "faces": sum(len(f) for f in faces[v]),
+            "lost": lost,
+            "extra": extra,
+            "max_abs_descriptor_diff": max(diffs, default=0.0),
+            "median_abs_descriptor_diff": float(np.median(diffs)) if diffs else 0.0,
+            "faces_over_1e-4": int(sum(d > 1e-4 for d in diffs)),
+        }
+    report = {
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "images": len(paths),
+        "threads": args.threads or "default",
+        "opencv": cv2.__version__,
+        "pillow": Image.__version__,
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
+        "variants": rows,
+    }
+    out = (
+        args.out or REPO / "bench" / "results" / f"resample-alternatives-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(
+        f"| resize in the detector ({len(paths)} faces-dev images) | engine s | vs cv2 | faces | lost | extra "
+        "| max abs desc diff | median | faces > 1e-4 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for v, r in rows.items():
+        print(
+            f"| {v} | {r['seconds']:.1f} | {r['ratio_to_cv2']:.2f} | {r['faces']} | {r['lost']} | {r['extra']} "
+            f"| {r['max_abs_descriptor_diff']:.2g} | {r['median_abs_descriptor_diff']:.2g} | {r['faces_over_1e-4']} |"
+        )
+    print(f"\nload {load_start[0]:.1f} -> {report['loadavg_end'][0]:.1f}; JSON: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
