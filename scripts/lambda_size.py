@@ -5,8 +5,9 @@ Why a script: Lambda counts the function code and all its layers unzipped, and t
 dependency release; this makes it reproducible. It installs the ``lambda`` extra of this repository with pip into a
 fresh temporary directory exactly as a layer build would (``pip install --target``; ``--layer`` adds
 ``--platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.11``, the glibc 2.17 wheels that load on
-the python3.11 runtime's Amazon Linux 2; ``--platform manylinux_2_28_x86_64`` gets the wheels for Amazon Linux 2023,
-i.e. the python3.12+ runtimes or a container image), sums every file per distribution (from each
+the python3.11 runtime's Amazon Linux 2; ``--platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64`` gets
+the wheels for Amazon Linux 2023, i.e. the python3.12+ runtimes or a container image: pip takes a platform tag
+literally, so list every tag the target accepts), sums every file per distribution (from each
 ``*.dist-info/RECORD``; anything left over is listed as such), then adds the model files the engine loads
 (``facesearch.models.registry.RUNTIME_MODELS``, from ``FACESEARCH_MODEL_DIR`` or the build cache).
 ``--without NAME`` also prints the total without those distributions (to size a plan, e.g. without opencv).
@@ -15,7 +16,7 @@ Usage (from the repository root)::
 
     .venv/bin/python scripts/lambda_size.py            # this machine's wheels
     .venv/bin/python scripts/lambda_size.py --layer    # the wheels a Lambda layer build gets
-    .venv/bin/python scripts/lambda_size.py --layer --platform manylinux_2_28_x86_64
+    .venv/bin/python scripts/lambda_size.py --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64
     .venv/bin/python scripts/lambda_size.py --without opencv-python-headless --json
 """
 
@@ -36,17 +37,19 @@ LAYER_PLATFORM = "manylinux2014_x86_64"
 MB = 1_000_000  # Lambda's quotas are in decimal megabytes
 
 
-def install(target: Path, extras: list[str], platform: str | None) -> None:
+def install(target: Path, extras: list[str], platforms: list[str]) -> None:
     spec = f"{REPO}[{','.join(extras)}]" if extras else str(REPO)
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
-    if platform:
+    if platforms:
         # --platform needs --only-binary; our own project is a local source tree, so build its wheel first.
         wheels = target.parent / "wheels"
         build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)]
         subprocess.run(build, check=True)
         (wheel,) = wheels.glob("facesearch-*.whl")
         spec = f"facesearch[{','.join(extras)}] @ {wheel.as_uri()}" if extras else str(wheel)
-        cmd += ["--platform", platform, "--only-binary=:all:", "--python-version", "3.11"]
+        for platform in platforms:
+            cmd += ["--platform", platform]
+        cmd += ["--only-binary=:all:", "--python-version", "3.11"]
     subprocess.run([*cmd, spec], check=True)
 
 
@@ -89,15 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--extra", action="append", default=None, help="extras to install (default: lambda)")
     ap.add_argument("--layer", action="store_true", help="pip --platform manylinux2014_x86_64 --python-version 3.11")
-    ap.add_argument("--platform", default=None, help=f"wheel platform for --layer (default {LAYER_PLATFORM})")
+    ap.add_argument("--platform", action="append", default=[], help=f"wheel platform tag (--layer: {LAYER_PLATFORM})")
     ap.add_argument("--without", action="append", default=[], help="also total without this distribution")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
     extras = args.extra or ["lambda"]
-    platform = (args.platform or LAYER_PLATFORM) if args.layer or args.platform else None
+    platforms = args.platform or ([LAYER_PLATFORM] if args.layer else [])
     with tempfile.TemporaryDirectory(prefix="lambda-size-") as tmp:
         site = Path(tmp) / "python"
-        install(site, extras, platform)
+        try:
+            install(site, extras, platforms)
+        except subprocess.CalledProcessError:
+            print(
+                f"pip cannot install {extras} for {platforms or 'this machine'} (its error is above)", file=sys.stderr
+            )
+            return 2
         packages = sizes_by_distribution(site)
     models = model_sizes()
     total_packages, total_models = sum(packages.values()), sum(models.values())
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     without = {n.lower(): packages.get(n.lower(), 0) for n in args.without}
     report = {
         "extras": extras,
-        "platform": platform or "this machine",
+        "platform": ", ".join(platforms) or "this machine",
         "python": sys.version.split()[0],
         "packages": dict(sorted(packages.items(), key=lambda kv: -kv[1])),
         "models": models,

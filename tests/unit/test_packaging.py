@@ -44,7 +44,7 @@ def test_lambda_extra_is_the_opensearch_store_and_powertools_without_build_or_te
     extras = PROJECT["optional-dependencies"]
     assert {"lambda", "embedded", "cli", "dev", "models"} <= set(extras)
     lam = _names(extras["lambda"])
-    assert lam == {"opensearch-py", "aws-lambda-powertools"}
+    assert lam == {"opensearch-py", "aws-lambda-powertools", "python-dateutil"}
     assert "faiss-cpu" in _names(extras["embedded"]) and "onnx" in _names(extras["models"])
 
 
