@@ -14,6 +14,8 @@ Usage (from the repository root)::
     .venv/bin/python bench/bench_engine_ab.py                       # baseline: main, candidate: this tree
     .venv/bin/python bench/bench_engine_ab.py --baseline d1ab3d4 --rounds 3
     .venv/bin/python bench/bench_engine_ab.py --quick               # every 4th image, one round
+    # the same code on other packages, e.g. the onnxruntime/numpy a Lambda layer would get:
+    .venv/bin/python bench/bench_engine_ab.py --baseline HEAD --baseline-pythonpath /tmp/ort-1.16
 
 Writes JSON to ``bench/results/engine-ab-<UTC date and time>.json`` (or ``--out``) and prints a markdown table.
 """
@@ -42,9 +44,14 @@ def worker(paths: list[str]) -> None:
 
     engine = FaceEngine()
     ready = time.perf_counter() - started
+    import cv2
+    import numpy
+    import onnxruntime
+
     import facesearch
 
-    print(json.dumps({"ready_s": ready, "module": facesearch.__file__}), flush=True)
+    versions = {"onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "opencv": cv2.__version__}
+    print(json.dumps({"ready_s": ready, "module": facesearch.__file__, "versions": versions}), flush=True)
     datas = [Path(p).read_bytes() for p in paths]
     for line in sys.stdin:
         i = int(line)
@@ -59,8 +66,8 @@ def worker(paths: list[str]) -> None:
 
 
 class Worker:
-    def __init__(self, src: Path, paths: list[str]) -> None:
-        env = {**os.environ, "PYTHONPATH": str(src)}
+    def __init__(self, src: Path, paths: list[str], extra_path: str = "") -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(src), extra_path) if p)}
         cmd = [sys.executable, __file__, "--worker", *paths]
         started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -68,6 +75,7 @@ class Worker:
         self.startup_s = time.perf_counter() - started  # interpreter + imports + sessions
         self.ready_s = hello["ready_s"]
         self.module = hello["module"]
+        self.versions = hello["versions"]
         if not self.module.startswith(str(src)):
             raise SystemExit(f"worker imported {self.module}, not the tree under {src}")
 
@@ -114,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline", default="main", help="git ref of the baseline (default: main)")
     ap.add_argument("--candidate-src", type=Path, default=REPO / "src", help="candidate source tree (default: ./src)")
+    ap.add_argument("--baseline-pythonpath", default="", help="extra sys.path for the baseline (other packages)")
+    ap.add_argument("--candidate-pythonpath", default="", help="extra sys.path for the candidate")
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--rounds", type=int, default=2, help="timed passes over the images")
     ap.add_argument("--quick", action="store_true", help="every 4th image, one round")
@@ -126,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="engine-ab-") as tmp:
         base_src = export_tree(args.baseline, Path(tmp))
-        workers = {"baseline": Worker(base_src, paths), "candidate": Worker(args.candidate_src.resolve(), paths)}
+        workers = {
+            "baseline": Worker(base_src, paths, args.baseline_pythonpath),
+            "candidate": Worker(args.candidate_src.resolve(), paths, args.candidate_pythonpath),
+        }
         names = list(workers)
         try:
             for i in range(min(3, len(paths))):  # warm-up
@@ -154,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             "p50_ms": statistics.median(times[n]),
             "p95_ms": pct(times[n], 0.95),
             "faces": sum(len(a["faces"]) for a in answers[n]),
+            "versions": workers[n].versions,
         }
         for n in names
     }
@@ -161,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "baseline": args.baseline,
+        "baseline_pythonpath": args.baseline_pythonpath,
+        "candidate_pythonpath": args.candidate_pythonpath,
         "candidate": str(args.candidate_src),
         "git_head": subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -192,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ]:
         print(f"| {label} | {b[key]:.2f} | {c[key]:.2f} | {c[key] / b[key]:.2f} |")
     print(f"| faces | {b['faces']} | {c['faces']} | |")
+    print(f"| packages | {b['versions']} | {c['versions']} | |")
     print(
         f"\nmax |descriptor diff| {worst:.3g} over {compared} faces; images with different faces: {differing}; "
         f"load {load_start[0]:.1f} -> {report['loadavg_end'][0]:.1f}; JSON: {out}"
