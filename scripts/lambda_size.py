@@ -10,12 +10,13 @@ the wheels for Amazon Linux 2023, i.e. the python3.12+ runtimes or a container i
 literally, so list every tag the target accepts), sums every file per distribution (from each
 ``*.dist-info/RECORD``; anything left over is listed as such), then adds the model files the engine loads
 (``facesearch.models.registry.RUNTIME_MODELS``, from ``FACESEARCH_MODEL_DIR`` or the build cache).
-``--without NAME`` also prints the total without those distributions (to size a plan, e.g. without opencv).
+``--pin REQ`` adds a requirement (e.g. ``'numpy<2'``, which onnxruntime 1.16.3, the last release with manylinux2014
+wheels, needs); ``--without NAME`` also prints the total without those distributions (to size a plan).
 
 Usage (from the repository root)::
 
     .venv/bin/python scripts/lambda_size.py            # this machine's wheels
-    .venv/bin/python scripts/lambda_size.py --layer    # the wheels a Lambda layer build gets
+    .venv/bin/python scripts/lambda_size.py --layer --pin 'numpy<2'    # the wheels for the python3.11 runtime
     .venv/bin/python scripts/lambda_size.py --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64
     .venv/bin/python scripts/lambda_size.py --without opencv-python-headless --json
 """
@@ -26,6 +27,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,20 +39,24 @@ LAYER_PLATFORM = "manylinux2014_x86_64"
 MB = 1_000_000  # Lambda's quotas are in decimal megabytes
 
 
-def install(target: Path, extras: list[str], platforms: list[str]) -> None:
-    spec = f"{REPO}[{','.join(extras)}]" if extras else str(REPO)
+def install(target: Path, extras: list[str], platforms: list[str], pins: list[str]) -> None:
+    """pip-install this project with ``extras`` into ``target``; built from a copy, so no build/ lands in the tree."""
+    source = target.parent / "source"
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO / name).is_file():
+            shutil.copy2(REPO / name, source / name)
+    wheels = target.parent / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(source)]
+    subprocess.run(build, check=True)
+    (wheel,) = wheels.glob("facesearch-*.whl")
+    spec = f"facesearch[{','.join(extras)}] @ {wheel.as_uri()}" if extras else str(wheel)
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
-    if platforms:
-        # --platform needs --only-binary; our own project is a local source tree, so build its wheel first.
-        wheels = target.parent / "wheels"
-        build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)]
-        subprocess.run(build, check=True)
-        (wheel,) = wheels.glob("facesearch-*.whl")
-        spec = f"facesearch[{','.join(extras)}] @ {wheel.as_uri()}" if extras else str(wheel)
+    if platforms:  # pip takes each tag literally: list all the target accepts
         for platform in platforms:
             cmd += ["--platform", platform]
         cmd += ["--only-binary=:all:", "--python-version", "3.11"]
-    subprocess.run([*cmd, spec], check=True)
+    subprocess.run([*cmd, spec, *pins], check=True)
 
 
 def sizes_by_distribution(site: Path) -> dict[str, int]:
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", action="append", default=None, help="extras to install (default: lambda)")
     ap.add_argument("--layer", action="store_true", help="pip --platform manylinux2014_x86_64 --python-version 3.11")
     ap.add_argument("--platform", action="append", default=[], help=f"wheel platform tag (--layer: {LAYER_PLATFORM})")
+    ap.add_argument("--pin", action="append", default=[], help="extra requirement for pip, e.g. 'numpy<2'")
     ap.add_argument("--without", action="append", default=[], help="also total without this distribution")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lambda-size-") as tmp:
         site = Path(tmp) / "python"
         try:
-            install(site, extras, platforms)
+            install(site, extras, platforms, args.pin)
         except subprocess.CalledProcessError:
             print(
                 f"pip cannot install {extras} for {platforms or 'this machine'} (its error is above)", file=sys.stderr
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "extras": extras,
         "platform": ", ".join(platforms) or "this machine",
+        "pins": args.pin,
         "python": sys.version.split()[0],
         "packages": dict(sorted(packages.items(), key=lambda kv: -kv[1])),
         "models": models,
