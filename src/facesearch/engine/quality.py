@@ -18,9 +18,9 @@ import math
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-import cv2
 import numpy as np
 
+from facesearch.engine import imageops
 from facesearch.engine.align import TEMPLATE
 
 _TEMPLATE_EYE_MID = (TEMPLATE[0] + TEMPLATE[1]) / 2
@@ -72,10 +72,10 @@ QUALITY_BARS[QualityFilter.AUTO] = QUALITY_BARS[QualityFilter.LOW]
 
 def assess_quality(chip: np.ndarray, landmarks: np.ndarray, box: tuple[float, float, float, float]) -> FaceQuality:
     """Measure one face from its aligned chip, its landmarks and its box (image pixels)."""
-    gray = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)
+    gray = imageops.rgb_to_gray(chip)
     h, w = gray.shape
     center = gray[int(h * 0.2) : int(h * 0.85), int(w * 0.2) : int(w * 0.8)]
-    variance = float(cv2.Laplacian(center, cv2.CV_64F).var())
+    variance = imageops.laplacian_variance(center)
     sharpness = 100.0 * (1.0 - math.exp(-variance / 300.0))
     brightness = float(center.mean()) / 255.0 * 100.0
     roll, yaw, pitch = estimate_pose(landmarks)
