@@ -14,6 +14,7 @@ Usage (from the repository root)::
     .venv/bin/python bench/bench_engine_ab.py                       # baseline: main, candidate: this tree
     .venv/bin/python bench/bench_engine_ab.py --baseline d1ab3d4 --rounds 3
     .venv/bin/python bench/bench_engine_ab.py --quick               # every 4th image, one round
+    .venv/bin/python bench/bench_engine_ab.py --candidate-numpy     # candidate on the numpy port (no OpenCV)
     # the same code on other packages, e.g. the onnxruntime/numpy a Lambda layer would get:
     .venv/bin/python bench/bench_engine_ab.py --baseline HEAD --baseline-pythonpath /tmp/ort-1.16
 
@@ -37,10 +38,15 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "faces-dev" / "images"
 
 
-def worker(paths: list[str]) -> None:
+def worker(paths: list[str], numpy_port: bool = False) -> None:
     """Serve ``analyze`` calls: one image index per stdin line, one JSON line per answer on stdout."""
     started = time.perf_counter()
     from facesearch.engine.engine import FaceEngine
+
+    if numpy_port:  # the engine as installed without OpenCV
+        from facesearch.engine import imageops
+
+        imageops.use_opencv(False)
 
     engine = FaceEngine()
     ready = time.perf_counter() - started
@@ -66,9 +72,9 @@ def worker(paths: list[str]) -> None:
 
 
 class Worker:
-    def __init__(self, src: Path, paths: list[str], extra_path: str = "") -> None:
+    def __init__(self, src: Path, paths: list[str], extra_path: str = "", numpy_port: bool = False) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(src), extra_path) if p)}
-        cmd = [sys.executable, __file__, "--worker", *paths]
+        cmd = [sys.executable, __file__, "--worker-numpy" if numpy_port else "--worker", *paths]
         started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         hello = json.loads(self.proc.stdout.readline())
@@ -124,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidate-src", type=Path, default=REPO / "src", help="candidate source tree (default: ./src)")
     ap.add_argument("--baseline-pythonpath", default="", help="extra sys.path for the baseline (other packages)")
     ap.add_argument("--candidate-pythonpath", default="", help="extra sys.path for the candidate")
+    ap.add_argument("--candidate-numpy", action="store_true", help="candidate without OpenCV (engine.imageops port)")
     ap.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     ap.add_argument("--rounds", type=int, default=2, help="timed passes over the images")
     ap.add_argument("--quick", action="store_true", help="every 4th image, one round")
@@ -138,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         base_src = export_tree(args.baseline, Path(tmp))
         workers = {
             "baseline": Worker(base_src, paths, args.baseline_pythonpath),
-            "candidate": Worker(args.candidate_src.resolve(), paths, args.candidate_pythonpath),
+            "candidate": Worker(
+                args.candidate_src.resolve(), paths, args.candidate_pythonpath, numpy_port=args.candidate_numpy
+            ),
         }
         names = list(workers)
         try:
@@ -177,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": args.baseline,
         "baseline_pythonpath": args.baseline_pythonpath,
         "candidate_pythonpath": args.candidate_pythonpath,
-        "candidate": str(args.candidate_src),
+        "candidate": str(args.candidate_src) + (" (numpy port, no OpenCV)" if args.candidate_numpy else ""),
         "git_head": subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip(),
@@ -217,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] in ("--worker", "--worker-numpy"):
+        worker(sys.argv[2:], numpy_port=sys.argv[1] == "--worker-numpy")
     else:
         raise SystemExit(main())

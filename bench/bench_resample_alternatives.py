@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 import facesearch.engine.detect as detect_module
+from facesearch.engine import imageops
 from facesearch.engine.engine import FaceEngine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,10 +103,9 @@ class Resizer:
     def __init__(self) -> None:
         self.variant = "cv2"
 
-    def __call__(self, src: np.ndarray, dsize: tuple[int, int], interpolation: int | None = None) -> np.ndarray:
-        w, h = dsize
-        if self.variant == "cv2" or interpolation != cv2.INTER_AREA:
-            return cv2.resize(src, dsize, interpolation=interpolation)
+    def __call__(self, src: np.ndarray, w: int, h: int) -> np.ndarray:
+        if self.variant == "cv2":
+            return cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
         if self.variant == "numpy-exact":
             exact_half = src.shape[1] == 2 * w and src.shape[0] == 2 * h  # OpenCV's integer-scale fast path
             return half_even(src) if exact_half else numpy_area(src, w, h)
@@ -142,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     resizer = Resizer()
-    shim = types.SimpleNamespace(**{k: getattr(cv2, k) for k in dir(cv2) if not k.startswith("__")})
-    shim.resize = resizer
-    detect_module.cv2 = shim  # only the detector's resizes change; alignment and quality keep OpenCV
+    imageops.use_opencv(True)
+    shim = types.SimpleNamespace(**{k: getattr(imageops, k) for k in dir(imageops) if not k.startswith("__")})
+    shim.area_resize = resizer
+    detect_module.imageops = shim  # only the detector's resizes change; alignment keeps OpenCV
     engine = FaceEngine(threads=args.threads)
     paths = sorted(p for p in args.images.iterdir() if p.is_file())[:: args.every]
     datas = [p.read_bytes() for p in paths]

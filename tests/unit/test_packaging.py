@@ -38,22 +38,35 @@ def test_the_base_is_the_engine_and_the_settings_only():
     base = _names(PROJECT["dependencies"])
     assert {"numpy", "onnxruntime", "pillow", "pydantic-settings"} <= base
     assert not base & {"onnx", "faiss-cpu", "boto3", "tqdm", "opensearch-py", "pytest", "dlib-bin", "psutil"}
+    assert "opencv-python-headless" not in base  # 160 MB; the engine has a numpy port (engine/imageops.py)
 
 
 def test_lambda_extra_is_the_opensearch_store_and_powertools_without_build_or_test_tools():
     extras = PROJECT["optional-dependencies"]
-    assert {"lambda", "embedded", "cli", "dev", "models"} <= set(extras)
+    assert {"lambda", "embedded", "cli", "dev", "models", "opencv"} <= set(extras)
     lam = _names(extras["lambda"])
     assert lam == {"opensearch-py", "aws-lambda-powertools", "python-dateutil"}
     assert "faiss-cpu" in _names(extras["embedded"]) and "onnx" in _names(extras["models"])
+    assert (
+        _names(extras["opencv"]) == {"opencv-python-headless"} and "facesearch[embedded,models,opencv]" in extras["cli"]
+    )
 
 
 def test_dev_installs_every_extra_and_the_test_tools():
     dev = PROJECT["optional-dependencies"]["dev"]
     (self_ref,) = [r for r in dev if r.startswith("facesearch[")]
-    assert {"lambda", "embedded", "models", "cli"} <= set(self_ref[len("facesearch[") : -1].split(","))
+    assert {"lambda", "embedded", "models", "opencv", "cli"} <= set(self_ref[len("facesearch[") : -1].split(","))
     assert {"pytest", "ruff", "dlib-bin"} <= _names(dev)
     assert "'.[dev]'" in (REPO / "scripts" / "setup.sh").read_text()
+
+
+def test_the_engine_imports_opencv_in_one_place_and_only_optionally():
+    for path in (REPO / "src" / "facesearch" / "engine").glob("*.py"):
+        text = path.read_text()
+        if path.name == "imageops.py":
+            assert "try:  # optional" in text and "except ImportError" in text
+        else:
+            assert "import cv2" not in text, path.name
 
 
 def test_no_runtime_module_imports_onnx():
