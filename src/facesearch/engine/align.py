@@ -2,7 +2,8 @@
 
 The template is dlib's mean face at padding 0.25 (measured from dlib's get_face_chip), so our chips match
 what dlib's own pipeline feeds the network. Large faces are shrunk by an image pyramid first: a single
-bilinear warp from, say, 600 px to 150 px aliases and moves descriptors.
+bilinear warp from, say, 600 px to 150 px aliases and moves descriptors. Pixels go through
+:mod:`facesearch.engine.imageops` (OpenCV, or its exact numpy port when OpenCV is not installed).
 """
 
 from __future__ import annotations

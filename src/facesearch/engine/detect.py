@@ -33,11 +33,12 @@ Speed notes (2-core CPU):
   batches in stages 2-3 (as many batches as threads even below one full batch). Which thread computes a piece
   never changes its arithmetic: results are bit-identical for any ``threads`` (``tests/unit/test_detect_parallel.py``).
   OpenCV's own threads (``cv2.setNumThreads``, process-wide) may still help inside a resize or remap.
-- Resampling is done from a mip chain of exact 2x ``INTER_AREA`` halvings: pyramid levels are ``INTER_AREA``-resized
-  from the smallest mip at least as large (OpenCV's fractional ``INTER_AREA`` costs ~5 ns per *source* pixel, so
-  resizing every level from the full image dominated stage 1), and R-/O-net crops are bilinear ``cv2.remap`` samples
-  from the mip where the box is 1-2x the net's input side (antialiased like ``INTER_AREA``, one C call per mip,
-  transposed for free, black outside the image).
+- Resampling goes through :mod:`facesearch.engine.imageops`: OpenCV when installed, else its numpy port (the same
+  pixels, ~2x slower). It is done from a mip chain of exact 2x ``INTER_AREA`` halvings: pyramid levels are
+  ``INTER_AREA``-resized from the smallest mip at least as large (OpenCV's fractional ``INTER_AREA`` costs ~5 ns
+  per *source* pixel, so resizing every level from the full image dominated stage 1), and R-/O-net crops are
+  bilinear ``remap`` samples from the mip where the box is 1-2x the net's input side (antialiased like
+  ``INTER_AREA``, one call per mip, transposed for free, black outside the image).
 - NMS is exact greedy NMS, but overlaps are only computed for pairs that can exceed the threshold (similar area,
   neighbouring position), and the sequential greedy pass only visits pairs that do.
 
