@@ -31,3 +31,27 @@ def test_faces_dev_results_are_identical_on_the_numpy_port(engine, faces_dev: Pa
             np.testing.assert_array_equal(a.descriptor, b.descriptor)
             compared += 1
     assert compared >= 10
+
+
+def test_an_install_without_opencv_runs_the_port_and_gets_the_same_descriptors(engine, faces_dev: Path) -> None:
+    """A fresh interpreter where ``import cv2`` fails, as in the Lambda layer."""
+    import json
+    import subprocess
+    import sys
+
+    image = faces_dev / "images" / "couple.jpg"
+    code = (
+        "import json, sys\n"
+        "sys.modules['cv2'] = None  # import cv2 raises ImportError\n"
+        "from facesearch.engine import imageops\n"
+        "from facesearch.engine.engine import FaceEngine\n"
+        f"faces = FaceEngine(threads=1).analyze(open({str(image)!r}, 'rb').read()).faces\n"
+        "vectors = [f.descriptor.tolist() for f in faces]\n"
+        "print(json.dumps({'opencv': imageops.using_opencv(), 'descriptors': vectors}))\n"
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    imageops.use_opencv(True)
+    expected = [f.descriptor for f in engine.analyze(image.read_bytes()).faces]
+    assert out["opencv"] is False and len(out["descriptors"]) == len(expected) > 0
+    for got, want in zip(out["descriptors"], expected, strict=True):
+        np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)
