@@ -8,8 +8,8 @@ images. This script swaps just that call, leaving everything else as it is, and 
 - ``cv2``: OpenCV, the baseline.
 - ``pillow-box`` / ``pillow-bilinear``: ``PIL.Image.resize`` with BOX / BILINEAR (antialiased) filters; exact 2x
   halvings of even sizes as numpy ``(a + b + c + d + 2) >> 2`` (what OpenCV computes there), odd sizes cropped.
-- ``numpy-exact``: a numpy re-implementation of OpenCV's generic INTER_AREA (its weight table and float32
-  accumulation order), bit-identical to it, for every resize.
+- ``numpy-exact``: the engine's numpy port of OpenCV's INTER_AREA (``facesearch.engine.imageops``: its weight
+  table and float32 accumulation order), bit-identical to it, for every resize.
 
 One engine; the variants take turns image by image (rotating order), so machine load hits all alike. Per variant:
 engine time over faces-dev and its ratio to ``cv2``, faces found, faces lost/extra against ``cv2``, and the largest
@@ -27,12 +27,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import sys
 import time
 import types
-from functools import cache
 from pathlib import Path
 
 import cv2
@@ -46,49 +44,6 @@ from facesearch.engine.engine import FaceEngine
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGES = REPO.parent / "shared" / "datasets" / "faces-dev" / "images"
 VARIANTS = ("cv2", "pillow-box", "pillow-bilinear", "numpy-exact")
-
-
-@cache
-def area_table(ssize: int, dsize: int) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV's ``computeResizeAreaTab`` as (taps, dsize) source indices and float32 weights (padding: weight 0)."""
-    scale = 1.0 / (dsize / ssize)  # OpenCV's own inverse of its inverse scale, in double
-    taps: list[list[tuple[int, float]]] = []
-    for dx in range(dsize):
-        fsx1 = dx * scale
-        fsx2 = fsx1 + scale
-        cell = min(scale, ssize - fsx1)
-        sx2 = min(math.floor(fsx2), ssize - 1)
-        sx1 = min(math.ceil(fsx1), sx2)
-        row = []
-        if sx1 - fsx1 > 1e-3:
-            row.append((sx1 - 1, (sx1 - fsx1) / cell))
-        row += [(sx, 1.0 / cell) for sx in range(sx1, sx2)]
-        if fsx2 - sx2 > 1e-3:
-            row.append((sx2, min(min(fsx2 - sx2, 1.0), cell) / cell))
-        taps.append(row)
-    n = max(len(r) for r in taps)
-    idx = np.zeros((n, dsize), np.intp)
-    weight = np.zeros((n, dsize), np.float32)
-    for dx, row in enumerate(taps):
-        for k in range(n):
-            s, w = row[min(k, len(row) - 1)][0], (row[k][1] if k < len(row) else 0.0)
-            idx[k, dx], weight[k, dx] = s, w
-    return idx, weight
-
-
-def numpy_area(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    """OpenCV's generic INTER_AREA downscale, bit for bit: rows first, float32, OpenCV's summation order."""
-    xi, xw = area_table(img.shape[1], w)
-    yi, yw = area_table(img.shape[0], h)
-    t = np.ascontiguousarray(img.transpose(1, 0, 2))  # gathers along axis 0 copy whole rows
-    buf = np.multiply(t[xi[0]], xw[0][:, None, None], dtype=np.float32)
-    for k in range(1, len(xi)):
-        buf += np.multiply(t[xi[k]], xw[k][:, None, None], dtype=np.float32)
-    b = np.ascontiguousarray(buf.transpose(1, 0, 2))
-    out = b[yi[0]] * yw[0][:, None, None]
-    for k in range(1, len(yi)):
-        out += b[yi[k]] * yw[k][:, None, None]
-    return np.rint(out).clip(0, 255).astype(np.uint8)
 
 
 def half_even(img: np.ndarray) -> np.ndarray:
@@ -107,8 +62,7 @@ class Resizer:
         if self.variant == "cv2":
             return cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
         if self.variant == "numpy-exact":
-            exact_half = src.shape[1] == 2 * w and src.shape[0] == 2 * h  # OpenCV's integer-scale fast path
-            return half_even(src) if exact_half else numpy_area(src, w, h)
+            return imageops._area_numpy(src, w, h)  # the engine's own port
         if src.shape[1] // 2 == w and src.shape[0] // 2 == h:
             return half_even(src)
         f = Image.Resampling.BOX if self.variant == "pillow-box" else Image.Resampling.BILINEAR
