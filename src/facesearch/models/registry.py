@@ -26,13 +26,19 @@ SOURCES: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Built artifacts (what the engine loads): the MTCNN graphs as shipped, and our deterministic dlib conversion.
+# Built artifacts: the MTCNN graphs as shipped, the same graphs with PReLU rewritten (``*_fast``, what the engine
+# loads), and our deterministic dlib conversion.
 ARTIFACTS: dict[str, str] = {
     "pnet.onnx": "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
     "rnet.onnx": "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
     "onet.onnx": "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
+    "pnet_fast.onnx": "145a04a9e2bbada8bd1abb6ca5a8330b2afd959c60b4861aa8d669ac6a2537d6",
+    "rnet_fast.onnx": "955ce2d49d6a2f945d93e68c046b26cfa583eb5b81022020d8b7b08b87194449",
+    "onet_fast.onnx": "0376e73bf76115e823ba5a819efa126f39a134da94c2c11f5f43ea44eba4ae1f",
     "dlib_resnet_v1.onnx": "b63c790804c1a54ce032fe38674c626e2dc04cf361d6c13506aed0d119b2c1e7",
 }
+# What the engine loads at run time, and so all a deployment ships (e.g. the Lambda models layer at /opt/models).
+RUNTIME_MODELS: tuple[str, ...] = ("pnet_fast.onnx", "rnet_fast.onnx", "onet_fast.onnx", "dlib_resnet_v1.onnx")
 
 
 def cache_dir() -> Path:
