@@ -47,7 +47,10 @@ LOCALSTACK_PIP_SPECS = (
 KINESIS_LOCAL_VERSION = "0.5.2"
 LAMBDA_RUNTIME_SPECS = ("boto3==1.42.72",)  # the Lambda Python runtime ships boto3; the layers bring the rest
 LOCALSTACK_PYTHON = "3.13"
-LAMBDA_PYTHON = "3.11"
+LAMBDA_PYTHON = "3.11"  # the functions' runtime
+# Every Python runtime the host executor can run: 3.11 for our functions, 3.13 for CDK's own handlers
+# (Custom::S3BucketNotifications is python3.13 in aws-cdk-lib 2.275).
+LAMBDA_PYTHONS = ("3.11", "3.12", "3.13")
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 DEFAULT_PORT = 4566
@@ -92,8 +95,8 @@ def localstack_python() -> Path:
     return cache_dir() / "venv" / "bin" / "python"
 
 
-def lambda_python() -> Path:
-    return cache_dir() / f"lambda-python{LAMBDA_PYTHON}" / "bin" / "python"
+def lambda_python(version: str = LAMBDA_PYTHON) -> Path:
+    return cache_dir() / f"lambda-python{version}" / "bin" / "python"
 
 
 def libs_dir() -> Path:
@@ -192,16 +195,17 @@ def provision_kinesis() -> None:
          what="npm install kinesis-local")
 
 
-def provision_lambda_runtime() -> None:
-    venv = lambda_python().parent.parent
+def provision_lambda_runtime(version: str) -> None:
+    python = lambda_python(version)
+    venv = python.parent.parent
     stamp = venv / ".facesearch-stamp"
     want = json.dumps(LAMBDA_RUNTIME_SPECS)
     if _stamped(stamp, want):
         return
-    _say(f"creating the Lambda runtime stand-in {venv} (Python {LAMBDA_PYTHON} + boto3) ...")
-    if not lambda_python().exists():
-        _run([_find_python(LAMBDA_PYTHON), "-m", "venv", str(venv)], what="creating the Lambda runtime virtualenv")
-    _run([str(lambda_python()), "-m", "pip", "install", "--quiet", *LAMBDA_RUNTIME_SPECS], what="installing boto3")
+    _say(f"creating the Lambda runtime stand-in {venv} (Python {version} + boto3) ...")
+    if not python.exists():
+        _run([_find_python(version), "-m", "venv", str(venv)], what="creating the Lambda runtime virtualenv")
+    _run([str(python), "-m", "pip", "install", "--quiet", *LAMBDA_RUNTIME_SPECS], what="installing boto3")
     stamp.write_text(want + "\n")
 
 
@@ -246,7 +250,8 @@ def provision() -> None:
     began = time.monotonic()
     provision_localstack()
     provision_kinesis()
-    provision_lambda_runtime()
+    for version in LAMBDA_PYTHONS:
+        provision_lambda_runtime(version)
     provision_plugins()
     provision_node_tools()
     from facesearch.devtools import opensearch_local
@@ -291,7 +296,7 @@ def localstack_env(port: int, fs_root: Path, instance: str, opensearch_url: str 
         LAMBDA_RUNTIME_EXECUTOR="host",
         LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT="120",
         LAMBDA_KEEPALIVE_MS="600000",
-        LOCALCLOUD_PYTHON_3_11=str(lambda_python()),
+        **{f"LOCALCLOUD_PYTHON_{v.replace('.', '_')}": str(lambda_python(v)) for v in LAMBDA_PYTHONS},
         LOCALCLOUD_INSTANCE=instance,
         PYTHONPATH=str(plugins_site()),
     )
@@ -491,10 +496,13 @@ def default_app() -> str:
     return f"{sys.executable} app.py"
 
 
-def bootstrap(endpoint_url: str, *, app_dir: Path, app: str | None, log: Path) -> float:
+def bootstrap(endpoint_url: str, *, log: Path) -> float:
+    """``cdk bootstrap`` of the local account, from an empty directory: with an explicit environment it needs no
+    app, and not synthesizing one saves the app's synth time (tens of seconds on a busy machine)."""
     began = time.monotonic()
-    _cdklocal(["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--no-color"], app_dir=app_dir, app=app,
-              endpoint_url=endpoint_url, log=log, what="cdklocal bootstrap")
+    with tempfile.TemporaryDirectory(prefix="cdk-bootstrap-") as empty:
+        _cdklocal(["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--no-color"], app_dir=Path(empty), app=None,
+                  endpoint_url=endpoint_url, log=log, what="cdklocal bootstrap")
     return time.monotonic() - began
 
 
@@ -577,7 +585,22 @@ def status() -> dict:
         "stack_outputs": state.get("outputs", {}),
     }
     result.update(named_outputs(state.get("outputs", {})))
+    if result.get("api_url"):
+        result["api_url_stack_output"] = result["api_url"]
+        result["api_url"] = local_api_url(result["api_url"], state["endpoint_url"])
     return result
+
+
+def local_api_url(stack_url: str, endpoint_url: str) -> str:
+    """API Gateway's https://<id>.execute-api.<host>/<stage>/ as a URL that works here (the host does not resolve).
+
+    LocalStack serves every REST API at <endpoint>/_aws/execute-api/<id>/<stage>/ as well.
+    """
+    match = re.match(r"^https?://([a-z0-9]+)\.execute-api\.[^/]+/([^/]+)/?(.*)$", stack_url)
+    if not match:
+        return stack_url
+    api_id, stage, rest = match.groups()
+    return f"{endpoint_url}/_aws/execute-api/{api_id}/{stage}/{rest}"
 
 
 def up(
@@ -621,7 +644,7 @@ def up(
             log = base / "cdk.log"
             outputs_file = base / "outputs.json"
             state.update(app_dir=str(app_dir), app=app or default_app())
-            timings["bootstrap"] = round(bootstrap(ls.endpoint_url, app_dir=app_dir, app=state["app"], log=log), 2)
+            timings["bootstrap"] = round(bootstrap(ls.endpoint_url, log=log), 2)
             timings["deploy"] = round(deploy(ls.endpoint_url, app_dir=app_dir, app=state["app"],
                                              outputs_file=outputs_file, log=log, context=context), 2)
             state["outputs"] = stack_outputs(outputs_file)

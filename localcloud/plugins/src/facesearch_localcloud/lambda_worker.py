@@ -59,7 +59,8 @@ class _RequestIdFilter(logging.Filter):
 
 
 def error_payload(exc: BaseException, request_id: str, error_type: str | None = None, message: str | None = None) -> dict:
-    frames = traceback.extract_tb(exc.__traceback__)
+    # the runtime's own frames are not the user's stack (the real runtime leaves them out too)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     return {
         "errorMessage": str(exc) if message is None else message,
         "errorType": error_type or type(exc).__name__,
@@ -101,6 +102,18 @@ class _RuntimeError(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
+
+
+def _peak_rss_kb() -> int:
+    """Peak RSS of this process (VmHWM; ru_maxrss would carry the parent's peak across exec)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _watch_parent(parent: int) -> None:
@@ -177,7 +190,7 @@ def main() -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os.write(1, f"\n{LOG_MARKER}{request_id}\n".encode())
-        max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        max_rss_kb = _peak_rss_kb()
         send({"type": "result", "request_id": request_id, "ok": ok, "payload": body, "duration_ms": duration_ms,
               "max_rss_kb": max_rss_kb})
     return 0
