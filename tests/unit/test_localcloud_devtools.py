@@ -30,10 +30,14 @@ def test_cdklocal_gets_both_endpoint_variables():
 
 def test_stack_outputs_map_to_status_keys_also_with_a_cdk_hash_suffix(tmp_path: Path):
     outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps({
-        "FaceSearch": {"GalleryBucketName": "g", "ApiUrl": "https://abc123.execute-api.127.0.0.1:4566/prod/"},
-        "FaceSearchVideo": {"StreamsFramesStreamName0A1B2C3D": "frames"},
-    }))
+    outputs.write_text(
+        json.dumps(
+            {
+                "FaceSearch": {"GalleryBucketName": "g", "ApiUrl": "https://abc123.execute-api.127.0.0.1:4566/prod/"},
+                "FaceSearchVideo": {"StreamsFramesStreamName0A1B2C3D": "frames"},
+            }
+        )
+    )
     named = localcloud.named_outputs(localcloud.stack_outputs(outputs))
     assert named["gallery_bucket"] == "g"
     assert named["frames_stream"] == "frames"

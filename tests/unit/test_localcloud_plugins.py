@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "localcloud" / "plugins" / "src"))
 
-from facesearch_localcloud.cfn_custom import (  # noqa: E402
+from facesearch_localcloud.cfn_custom import (
     PROPERTIES_KEY,
     CustomResourceFailed,
     original_properties,
@@ -24,7 +24,7 @@ from facesearch_localcloud.cfn_custom import (  # noqa: E402
     resource_model,
     stringify,
 )
-from facesearch_localcloud.host_process import (  # noqa: E402
+from facesearch_localcloud.host_process import (
     HostEnvironment,
     RuntimeNotConfigured,
     lambda_environment,
@@ -266,7 +266,9 @@ def test_an_update_event_carries_old_properties_and_the_physical_id():
 
 def test_a_success_response_gives_the_physical_id_and_data_for_get_att():
     event = {"PhysicalResourceId": None}
-    physical_id, data = parse_response(json.dumps({"Status": "SUCCESS", "PhysicalResourceId": "p", "Data": {"A": "1"}}).encode(), event)
+    physical_id, data = parse_response(
+        json.dumps({"Status": "SUCCESS", "PhysicalResourceId": "p", "Data": {"A": "1"}}).encode(), event
+    )
     model = resource_model(physical_id, data, {"ServiceToken": "fn"})
     assert model["A"] == "1" and model["PhysicalResourceId"] == "p"
     assert original_properties(model) == {"ServiceToken": "fn"}
@@ -282,6 +284,8 @@ def test_a_failed_response_fails_with_the_handlers_reason():
 
 
 def test_the_worker_is_standard_library_only():
-    source = (Path(__file__).resolve().parents[2] / "localcloud/plugins/src/facesearch_localcloud/lambda_worker.py").read_text()
+    source = (
+        Path(__file__).resolve().parents[2] / "localcloud/plugins/src/facesearch_localcloud/lambda_worker.py"
+    ).read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= set(sys.stdlib_module_names) | {"__future__"}, textwrap.shorten(str(imports), 200)

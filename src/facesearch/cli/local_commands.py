@@ -38,8 +38,16 @@ def _print_status(status: dict, as_json: bool) -> None:
         print("local cloud: not running")
         return
     print(f"local cloud: running at {status['endpoint_url']}")
-    for key in ("gallery_bucket", "query_bucket", "results_bucket", "video_bucket", "api_url", "frames_stream",
-                "results_stream", "opensearch_endpoint"):
+    for key in (
+        "gallery_bucket",
+        "query_bucket",
+        "results_bucket",
+        "video_bucket",
+        "api_url",
+        "frames_stream",
+        "results_stream",
+        "opensearch_endpoint",
+    ):
         if status.get(key):
             print(f"  {key:20} {status[key]}")
     if status.get("timings_s"):

@@ -146,17 +146,25 @@ def _find_python(version: str) -> str:
         shutil.which(f"python{version}"),
     ):
         if candidate and Path(candidate).is_file():
-            out = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True, check=False)
+            out = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if out.stdout.strip() == version:
                 return candidate
-    raise LocalCloudError(f"no Python {version} found (pyenv install {version}, or set FACESEARCH_PYTHON"
-                          f"{version.replace('.', '')}=/path/to/python{version})")
+    raise LocalCloudError(
+        f"no Python {version} found (pyenv install {version}, or set FACESEARCH_PYTHON"
+        f"{version.replace('.', '')}=/path/to/python{version})"
+    )
 
 
 def _pyenv_version(version: str) -> str:
     versions = Path.home() / ".pyenv" / "versions"
-    found = sorted((p.name for p in versions.glob(f"{version}.*")), key=lambda v: [int(x) for x in v.split(".") if x.isdigit()])
+    found = sorted(
+        (p.name for p in versions.glob(f"{version}.*")), key=lambda v: [int(x) for x in v.split(".") if x.isdigit()]
+    )
     return found[-1] if found else version
 
 
@@ -177,8 +185,10 @@ def provision_localstack() -> None:
     _say(f"installing LocalStack {LOCALSTACK_VERSION} into {venv} (Python {LOCALSTACK_PYTHON}) ...")
     if not (venv / "bin" / "python").exists():
         _run([_find_python(LOCALSTACK_PYTHON), "-m", "venv", str(venv)], what="creating LocalStack's virtualenv")
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *LOCALSTACK_PIP_SPECS],
-         what="installing localstack-core")
+    _run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *LOCALSTACK_PIP_SPECS],
+        what="installing localstack-core",
+    )
     stamp.write_text(want + "\n")
 
 
@@ -191,8 +201,10 @@ def provision_kinesis() -> None:
         raise LocalCloudError("npm is not on PATH; Node 20 + npm are needed once to install kinesis-local")
     _say(f"installing kinesis-local@{KINESIS_LOCAL_VERSION} into {target} ...")
     target.mkdir(parents=True, exist_ok=True)
-    _run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(target), f"kinesis-local@{KINESIS_LOCAL_VERSION}"],
-         what="npm install kinesis-local")
+    _run(
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(target), f"kinesis-local@{KINESIS_LOCAL_VERSION}"],
+        what="npm install kinesis-local",
+    )
 
 
 def provision_lambda_runtime(version: str) -> None:
@@ -222,8 +234,21 @@ def provision_plugins() -> None:
         # build from a copy: setuptools writes build/ and *.egg-info next to the sources otherwise
         src = Path(build) / "plugins"
         shutil.copytree(plugins_source(), src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-        _run([str(localstack_python()), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-              "--target", str(site), str(src)], what="installing the LocalStack plugins")
+        _run(
+            [
+                str(localstack_python()),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(site),
+                str(src),
+            ],
+            what="installing the LocalStack plugins",
+        )
     stamp.write_text(want + "\n")
 
 
@@ -314,7 +339,7 @@ def _prepare_fs_root(fs_root: Path) -> None:
 
 
 def _http_json(url: str, timeout: float = 3.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -378,13 +403,15 @@ def start_localstack(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    ls = LocalStackProcess(pid=process.pid, port=port, fs_root=fs_root, log_file=log_file, instance=instance,
-                           process=process)
+    ls = LocalStackProcess(
+        pid=process.pid, port=port, fs_root=fs_root, log_file=log_file, instance=instance, process=process
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not ls.alive():
-            raise LocalCloudError(f"LocalStack exited during startup (exit {process.poll()}); log {log_file}:\n"
-                                  f"{ls.log_tail()}")
+            raise LocalCloudError(
+                f"LocalStack exited during startup (exit {process.poll()}); log {log_file}:\n{ls.log_tail()}"
+            )
         if b"Ready." in log_file.read_bytes()[-4000:]:
             with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
                 ls.health()
@@ -485,8 +512,9 @@ def _cdklocal(args: list[str], *, app_dir: Path, app: str | None, endpoint_url: 
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
-        proc = subprocess.run(cmd, cwd=app_dir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                              check=False)
+        proc = subprocess.run(
+            cmd, cwd=app_dir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
         raise LocalCloudError(f"{what} failed (exit {proc.returncode}); log {log}:\n{tail}")
@@ -501,13 +529,26 @@ def bootstrap(endpoint_url: str, *, log: Path) -> float:
     app, and not synthesizing one saves the app's synth time (tens of seconds on a busy machine)."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cdk-bootstrap-") as empty:
-        _cdklocal(["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--no-color"], app_dir=Path(empty), app=None,
-                  endpoint_url=endpoint_url, log=log, what="cdklocal bootstrap")
+        _cdklocal(
+            ["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--no-color"],
+            app_dir=Path(empty),
+            app=None,
+            endpoint_url=endpoint_url,
+            log=log,
+            what="cdklocal bootstrap",
+        )
     return time.monotonic() - began
 
 
-def deploy(endpoint_url: str, *, app_dir: Path, app: str | None, outputs_file: Path, log: Path,
-           context: Mapping[str, str] | None = None) -> float:
+def deploy(
+    endpoint_url: str,
+    *,
+    app_dir: Path,
+    app: str | None,
+    outputs_file: Path,
+    log: Path,
+    context: Mapping[str, str] | None = None,
+) -> float:
     began = time.monotonic()
     args = ["deploy", "--all", "--require-approval", "never", "--no-color", "--outputs-file", str(outputs_file)]
     for key, value in (context or {}).items():
@@ -518,8 +559,14 @@ def deploy(endpoint_url: str, *, app_dir: Path, app: str | None, outputs_file: P
 
 def destroy(endpoint_url: str, *, app_dir: Path, app: str | None, log: Path) -> float:
     began = time.monotonic()
-    _cdklocal(["destroy", "--all", "--force", "--no-color"], app_dir=app_dir, app=app, endpoint_url=endpoint_url,
-              log=log, what="cdklocal destroy")
+    _cdklocal(
+        ["destroy", "--all", "--force", "--no-color"],
+        app_dir=app_dir,
+        app=app,
+        endpoint_url=endpoint_url,
+        log=log,
+        what="cdklocal destroy",
+    )
     return time.monotonic() - began
 
 
@@ -615,7 +662,9 @@ def up(
     """Start OpenSearch and LocalStack, bootstrap and deploy the CDK app, record the state; returns status()."""
     existing = read_state()
     if existing is not None and _process_alive(existing["localstack"]["pid"]):
-        raise LocalCloudError(f"a local cloud already runs at {existing['endpoint_url']}; `facesearch local down` first")
+        raise LocalCloudError(
+            f"a local cloud already runs at {existing['endpoint_url']}; `facesearch local down` first"
+        )
     provision()
     base = state_dir()
     base.mkdir(parents=True, exist_ok=True)
@@ -629,14 +678,23 @@ def up(
 
             server = opensearch_local.start(detach=True)
             timings["opensearch_start"] = round(server.startup_seconds or 0.0, 2)
-            state["opensearch"] = {"pid": server.pid, "port": server.port, "url": server.url,
-                                   "instance_dir": str(server.instance_dir)}
+            state["opensearch"] = {
+                "pid": server.pid,
+                "port": server.port,
+                "url": server.url,
+                "instance_dir": str(server.instance_dir),
+            }
         ls = start_localstack(port, base_dir=base, opensearch_url=server.url if server else None)
         timings["localstack_start"] = round(ls.startup_seconds or 0.0, 2)
         state.update(
             endpoint_url=ls.endpoint_url,
-            localstack={"pid": ls.pid, "port": ls.port, "fs_root": str(ls.fs_root), "log_file": str(ls.log_file),
-                        "instance": ls.instance},
+            localstack={
+                "pid": ls.pid,
+                "port": ls.port,
+                "fs_root": str(ls.fs_root),
+                "log_file": str(ls.log_file),
+                "instance": ls.instance,
+            },
         )
         _write_state(state)
         if deploy_app:
@@ -645,8 +703,17 @@ def up(
             outputs_file = base / "outputs.json"
             state.update(app_dir=str(app_dir), app=app or default_app())
             timings["bootstrap"] = round(bootstrap(ls.endpoint_url, log=log), 2)
-            timings["deploy"] = round(deploy(ls.endpoint_url, app_dir=app_dir, app=state["app"],
-                                             outputs_file=outputs_file, log=log, context=context), 2)
+            timings["deploy"] = round(
+                deploy(
+                    ls.endpoint_url,
+                    app_dir=app_dir,
+                    app=state["app"],
+                    outputs_file=outputs_file,
+                    log=log,
+                    context=context,
+                ),
+                2,
+            )
             state["outputs"] = stack_outputs(outputs_file)
         _write_state(state)
     except BaseException:
@@ -668,16 +735,22 @@ def down() -> dict:
     stopped = []
     ls_state = state.get("localstack")
     if ls_state:
-        ls = LocalStackProcess(pid=ls_state["pid"], port=ls_state["port"], fs_root=Path(ls_state["fs_root"]),
-                               log_file=Path(ls_state["log_file"]), instance=ls_state["instance"])
+        ls = LocalStackProcess(
+            pid=ls_state["pid"],
+            port=ls_state["port"],
+            fs_root=Path(ls_state["fs_root"]),
+            log_file=Path(ls_state["log_file"]),
+            instance=ls_state["instance"],
+        )
         stop_localstack(ls)
         stopped.append({"localstack": ls.pid})
     if state.get("opensearch"):
         from facesearch.devtools import opensearch_local
 
         info = state["opensearch"]
-        server = opensearch_local.LocalOpenSearch(port=info["port"], pid=info["pid"],
-                                                  instance_dir=Path(info["instance_dir"]))
+        server = opensearch_local.LocalOpenSearch(
+            port=info["port"], pid=info["pid"], instance_dir=Path(info["instance_dir"])
+        )
         server.stop()
         stopped.append({"opensearch": info["pid"]})
     with contextlib.suppress(FileNotFoundError):

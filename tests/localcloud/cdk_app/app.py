@@ -26,47 +26,81 @@ class LocalCloudProbeStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         table = dynamodb.Table(
-            self, "Table", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, removal_policy=cdk.RemovalPolicy.DESTROY,
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         bucket = s3.Bucket(
-            self, "Gallery", encryption=s3.BucketEncryption.S3_MANAGED, enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL, removal_policy=cdk.RemovalPolicy.DESTROY,
+            self,
+            "Gallery",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         dlq = sqs.Queue(self, "Dlq")
-        queue = sqs.Queue(self, "Queue", visibility_timeout=cdk.Duration.seconds(6),
-                          dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=2, queue=dlq))
+        queue = sqs.Queue(
+            self,
+            "Queue",
+            visibility_timeout=cdk.Duration.seconds(6),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=2, queue=dlq),
+        )
         bucket.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.SqsDestination(queue))
 
-        layer = lambda_.LayerVersion(self, "Layer", code=lambda_.Code.from_asset(str(HERE / "layer")),
-                                     compatible_runtimes=[lambda_.Runtime.PYTHON_3_11])
+        layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(HERE / "layer")),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
+        )
         common = dict(runtime=lambda_.Runtime.PYTHON_3_11, handler="app.handler", timeout=cdk.Duration.seconds(5))
         consumer = lambda_.Function(
-            self, "Consumer", code=lambda_.Code.from_asset(str(HERE / "functions" / "consumer")), layers=[layer],
-            **common, environment={"TABLE_NAME": table.table_name, "FACESEARCH_MODEL_DIR": "/opt/models"},
+            self,
+            "Consumer",
+            code=lambda_.Code.from_asset(str(HERE / "functions" / "consumer")),
+            layers=[layer],
+            **common,
+            environment={"TABLE_NAME": table.table_name, "FACESEARCH_MODEL_DIR": "/opt/models"},
         )
         consumer.add_event_source(sources.SqsEventSource(queue, batch_size=5, report_batch_item_failures=True))
         table.grant_read_write_data(consumer)
 
         stream = kinesis.Stream(self, "Frames", shard_count=1)
-        stream_fn = lambda_.Function(self, "StreamConsumer",
-                                     code=lambda_.Code.from_asset(str(HERE / "functions" / "stream")), **common,
-                                     environment={"TABLE_NAME": table.table_name})
-        stream_fn.add_event_source(sources.KinesisEventSource(stream, starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                                                              batch_size=10, retry_attempts=2))
+        stream_fn = lambda_.Function(
+            self,
+            "StreamConsumer",
+            code=lambda_.Code.from_asset(str(HERE / "functions" / "stream")),
+            **common,
+            environment={"TABLE_NAME": table.table_name},
+        )
+        stream_fn.add_event_source(
+            sources.KinesisEventSource(
+                stream, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=10, retry_attempts=2
+            )
+        )
         table.grant_read_write_data(stream_fn)
 
         domain = opensearch.Domain(
-            self, "Search", version=opensearch.EngineVersion.OPENSEARCH_2_19,
-            capacity=opensearch.CapacityConfig(data_nodes=1, data_node_instance_type="t3.small.search",
-                                               multi_az_with_standby_enabled=False),
-            ebs=opensearch.EbsOptions(volume_size=10), removal_policy=cdk.RemovalPolicy.DESTROY,
+            self,
+            "Search",
+            version=opensearch.EngineVersion.OPENSEARCH_2_19,
+            capacity=opensearch.CapacityConfig(
+                data_nodes=1, data_node_instance_type="t3.small.search", multi_az_with_standby_enabled=False
+            ),
+            ebs=opensearch.EbsOptions(volume_size=10),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
-        api_fn = lambda_.Function(self, "Api", code=lambda_.Code.from_asset(str(HERE / "functions" / "api")),
-                                  runtime=lambda_.Runtime.PYTHON_3_11, handler="app.handler",
-                                  timeout=cdk.Duration.seconds(10),
-                                  environment={"TABLE_NAME": table.table_name,
-                                               "OPENSEARCH_URL": "http://" + domain.domain_endpoint})
+        api_fn = lambda_.Function(
+            self,
+            "Api",
+            code=lambda_.Code.from_asset(str(HERE / "functions" / "api")),
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            handler="app.handler",
+            timeout=cdk.Duration.seconds(10),
+            environment={"TABLE_NAME": table.table_name, "OPENSEARCH_URL": "http://" + domain.domain_endpoint},
+        )
         table.grant_read_data(api_fn)
         api = apigw.LambdaRestApi(self, "RestApi", handler=api_fn, proxy=False)
         items = api.root.add_resource("items").add_resource("{pk}")

@@ -73,7 +73,9 @@ def parse_response(body: bytes, event: dict[str, Any]) -> tuple[str, dict[str, A
     status = response.get("Status")
     if status == "FAILED":
         reason = response.get("Reason") or "no reason given"
-        raise CustomResourceFailed(f"Received response status [FAILED] from custom resource. Message returned: {reason}")
+        raise CustomResourceFailed(
+            f"Received response status [FAILED] from custom resource. Message returned: {reason}"
+        )
     if status != "SUCCESS":
         raise CustomResourceFailed(f"Invalid response status {status!r} from custom resource")
     physical_id = response.get("PhysicalResourceId") or event.get("PhysicalResourceId")

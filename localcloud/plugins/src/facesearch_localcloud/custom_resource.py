@@ -104,8 +104,11 @@ class CustomResourceProvider(ResourceProvider[dict]):
             body = future.result(timeout=TIMEOUT_S)
             physical_id, data = parse_response(body, event)
         except TimeoutError:
-            return self._failed(request_type, f"CloudFormation did not receive a response from your Custom Resource "
-                                              f"within {TIMEOUT_S:.0f}s (ServiceToken {service_token})")
+            return self._failed(
+                request_type,
+                f"CloudFormation did not receive a response from your Custom Resource "
+                f"within {TIMEOUT_S:.0f}s (ServiceToken {service_token})",
+            )
         except CustomResourceFailed as exc:
             return self._failed(request_type, str(exc))
         except Exception as exc:  # e.g. the function does not exist any more

@@ -1,4 +1,4 @@
-"""DynamoDB and DynamoDB Streams served by LocalStack's bundled moto (selected with ``PROVIDER_OVERRIDE_DYNAMODB=moto``).
+"""DynamoDB and DynamoDB Streams served by LocalStack's bundled moto (``PROVIDER_OVERRIDE_DYNAMODB=moto``).
 
 Why: LocalStack's own providers forward to DynamoDB Local, which they download (with a JDK) at run time; this
 machine cannot, and DynamoDB Local's licence is not open source. Every operation here falls through to moto via

@@ -130,8 +130,11 @@ def lambda_environment(
 
 def python_paths(task_root: Path, opt_dir: Path, python_version: str) -> list[str]:
     """``sys.path`` entries in the order the Lambda Python runtime uses them."""
-    return [str(task_root), str(opt_dir / "python" / "lib" / f"python{python_version}" / "site-packages"),
-            str(opt_dir / "python")]
+    return [
+        str(task_root),
+        str(opt_dir / "python" / "lib" / f"python{python_version}" / "site-packages"),
+        str(opt_dir / "python"),
+    ]
 
 
 class HostEnvironment:
@@ -185,7 +188,9 @@ class HostEnvironment:
     def _python_version(self) -> str:
         out = subprocess.run(
             [self.python, "-I", "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip()
 
@@ -217,14 +222,28 @@ class HostEnvironment:
         try:
             message = self._control.get(timeout=self.init_timeout_s)
         except queue.Empty:
-            message = {"type": "init_error", "error": {
-                "errorMessage": f"init did not finish within {self.init_timeout_s:.0f}s", "errorType": "Runtime.InitTimeout",
-                "requestId": "", "stackTrace": []}, "init_ms": self.init_timeout_s * 1000}
+            message = {
+                "type": "init_error",
+                "error": {
+                    "errorMessage": f"init did not finish within {self.init_timeout_s:.0f}s",
+                    "errorType": "Runtime.InitTimeout",
+                    "requestId": "",
+                    "stackTrace": [],
+                },
+                "init_ms": self.init_timeout_s * 1000,
+            }
         if message is None:
             code = self._wait_exit()
-            message = {"type": "init_error", "error": {
-                "errorMessage": f"Runtime exited with error: exit status {code}", "errorType": "Runtime.ExitError",
-                "requestId": "", "stackTrace": []}, "init_ms": 0.0}
+            message = {
+                "type": "init_error",
+                "error": {
+                    "errorMessage": f"Runtime exited with error: exit status {code}",
+                    "errorType": "Runtime.ExitError",
+                    "requestId": "",
+                    "stackTrace": [],
+                },
+                "init_ms": 0.0,
+            }
         if message["type"] == "ready":
             self._init_ms = message["init_ms"]
             return
@@ -249,7 +268,7 @@ class HostEnvironment:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             if line.startswith(LOG_MARKER):
                 with self._log_lock:
-                    event = self._markers.get(line[len(LOG_MARKER):])
+                    event = self._markers.get(line[len(LOG_MARKER) :])
                 if event is not None:
                     event.set()
                 continue
@@ -306,7 +325,9 @@ class HostEnvironment:
         with self._log_lock:
             return "\n".join(self._all_logs)
 
-    def invoke(self, request_id: str, payload: str, *, invoked_function_arn: str = "", trace_id: str = "") -> InvokeOutcome:
+    def invoke(
+        self, request_id: str, payload: str, *, invoked_function_arn: str = "", trace_id: str = ""
+    ) -> InvokeOutcome:
         with self._lock:
             return self._invoke(request_id, payload, invoked_function_arn, trace_id)
 
@@ -321,7 +342,8 @@ class HostEnvironment:
             error = dict(error, requestId=request_id)
             logs = (
                 init_logs
-                + f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init Status: error Error Type: {error['errorType']}\n"
+                + f"INIT_REPORT Init Duration: {init_ms:.2f} ms Phase: init Status: error "
+                + f"Error Type: {error['errorType']}\n"
                 + start_line
                 + self._end_lines(request_id, 0.0, None, None)
             )
@@ -334,8 +356,15 @@ class HostEnvironment:
         init_logs = self._take_logs()  # whatever init printed belongs to this (first) invocation
         deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
         began = time.perf_counter()
-        self._send({"request_id": request_id, "payload": payload, "deadline_ms": deadline_ms,
-                    "invoked_function_arn": invoked_function_arn, "trace_id": trace_id})
+        self._send(
+            {
+                "request_id": request_id,
+                "payload": payload,
+                "deadline_ms": deadline_ms,
+                "invoked_function_arn": invoked_function_arn,
+                "trace_id": trace_id,
+            }
+        )
         try:
             message = self._control.get(timeout=self.timeout_s)
         except queue.Empty:
@@ -349,14 +378,20 @@ class HostEnvironment:
                 text = f"{stamp} {request_id} Task timed out after {self.timeout_s:.2f} seconds"
                 body = {"errorMessage": text, "errorType": "Sandbox.Timedout"}
                 logs = init_logs + start_line + self._take_logs() + text + "\n"
-                return InvokeOutcome(False, json.dumps(body).encode(), logs + self._end_lines(request_id, elapsed_ms, None, init_ms))
+                return InvokeOutcome(
+                    False, json.dumps(body).encode(), logs + self._end_lines(request_id, elapsed_ms, None, init_ms)
+                )
             if message is None:  # the worker died mid-invocation (sys.exit, a crash, the OOM killer)
                 code = self._wait_exit()
                 self._kill()
-                body = {"errorType": "Runtime.ExitError",
-                        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"}
+                body = {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
+                }
                 logs = init_logs + start_line + self._take_logs() + body["errorMessage"] + "\n"
-                return InvokeOutcome(False, json.dumps(body).encode(), logs + self._end_lines(request_id, elapsed_ms, None, init_ms))
+                return InvokeOutcome(
+                    False, json.dumps(body).encode(), logs + self._end_lines(request_id, elapsed_ms, None, init_ms)
+                )
             marker.wait(MARKER_WAIT_S)
             logs = init_logs + start_line + self._take_logs()
             logs += self._end_lines(request_id, message["duration_ms"], message.get("max_rss_kb"), init_ms)
@@ -371,15 +406,17 @@ class HostEnvironment:
         init = f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""
         return (
             f"END RequestId: {request_id}\n"
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {int(duration_ms) + 1} ms"
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms"
+            f"\tBilled Duration: {int(duration_ms) + 1} ms"
             f"\tMemory Size: {memory} MB\t{used.strip()}{init}\t\n"
         )
 
 
 def main() -> int:  # pragma: no cover - a manual smoke entry: python host_process.py PYTHON CODE_DIR HANDLER EVENT
     python, code, handler, event = sys.argv[1:5]
-    env = HostEnvironment(python=python, handler=handler, task_root=Path(code), opt_dir=Path(code), function_env={},
-                          timeout_s=30)
+    env = HostEnvironment(
+        python=python, handler=handler, task_root=Path(code), opt_dir=Path(code), function_env={}, timeout_s=30
+    )
     env.start()
     outcome = env.invoke("manual-1", event)
     print(outcome.logs)

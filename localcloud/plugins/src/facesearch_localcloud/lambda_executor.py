@@ -1,4 +1,4 @@
-"""LocalStack Lambda runtime executor ``host``: execution environments as host processes (``LAMBDA_RUNTIME_EXECUTOR=host``).
+"""Lambda runtime executor ``host``: execution environments as host processes (``LAMBDA_RUNTIME_EXECUTOR=host``).
 
 LocalStack's only built-in executor starts a Docker container per environment. This one starts
 ``host_process.HostEnvironment`` instead; LocalStack keeps doing everything else (event source mappings for SQS,

@@ -58,7 +58,9 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def error_payload(exc: BaseException, request_id: str, error_type: str | None = None, message: str | None = None) -> dict:
+def error_payload(
+    exc: BaseException, request_id: str, error_type: str | None = None, message: str | None = None
+) -> dict:
     # the runtime's own frames are not the user's stack (the real runtime leaves them out too)
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     return {
@@ -92,9 +94,7 @@ def load_handler(handler: str) -> Any:
         raise _RuntimeError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}") from exc
     fn = getattr(module, function_name, None)
     if fn is None:
-        raise _RuntimeError(
-            "Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'"
-        )
+        raise _RuntimeError("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
     return fn
 
 
@@ -142,7 +142,9 @@ def main() -> int:
     request_filter = _RequestIdFilter()
     root_handler = logging.StreamHandler(sys.stdout)
     root_handler.setFormatter(
-        logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S")
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
     )
     logging.Formatter.converter = time.gmtime
     root_handler.addFilter(request_filter)
@@ -191,8 +193,16 @@ def main() -> int:
         sys.stderr.flush()
         os.write(1, f"\n{LOG_MARKER}{request_id}\n".encode())
         max_rss_kb = _peak_rss_kb()
-        send({"type": "result", "request_id": request_id, "ok": ok, "payload": body, "duration_ms": duration_ms,
-              "max_rss_kb": max_rss_kb})
+        send(
+            {
+                "type": "result",
+                "request_id": request_id,
+                "ok": ok,
+                "payload": body,
+                "duration_ms": duration_ms,
+                "max_rss_kb": max_rss_kb,
+            }
+        )
     return 0
 
 

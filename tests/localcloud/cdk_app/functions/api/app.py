@@ -13,7 +13,10 @@ def handler(event, context):
     if event["resource"] == "/search":
         with urllib.request.urlopen(os.environ["OPENSEARCH_URL"] + "/", timeout=10) as response:
             info = json.loads(response.read())
-        return {"statusCode": 200, "body": json.dumps({"cluster": info.get("cluster_name"), "version": info["version"]})}
+        return {
+            "statusCode": 200,
+            "body": json.dumps({"cluster": info.get("cluster_name"), "version": info["version"]}),
+        }
     pk = event["pathParameters"]["pk"]
     item = TABLE.get_item(Key={"pk": pk}).get("Item")
     if item is None:

@@ -18,11 +18,32 @@ def handler(event, context):
                 key = s3_record["s3"]["object"]["key"]
                 if key.startswith("poison"):
                     raise ValueError(f"cannot process {key}")
-                TABLE.put_item(Item={"pk": f"s3-{key}", "source": "s3", "model": greeting.model_text(),
-                                     "remaining_ms": context.get_remaining_time_in_millis()})
-            print(json.dumps({"_aws": {"CloudWatchMetrics": [{"Namespace": "localcloud-test", "Dimensions": [[]],
-                   "Metrics": [{"Name": "Processed", "Unit": "Count"}]}], "Timestamp": 0}, "Processed": 1}))
-        except Exception as exc:  # noqa: BLE001 - reported per message, retried by SQS, then DLQ
+                TABLE.put_item(
+                    Item={
+                        "pk": f"s3-{key}",
+                        "source": "s3",
+                        "model": greeting.model_text(),
+                        "remaining_ms": context.get_remaining_time_in_millis(),
+                    }
+                )
+            print(
+                json.dumps(
+                    {
+                        "_aws": {
+                            "CloudWatchMetrics": [
+                                {
+                                    "Namespace": "localcloud-test",
+                                    "Dimensions": [[]],
+                                    "Metrics": [{"Name": "Processed", "Unit": "Count"}],
+                                }
+                            ],
+                            "Timestamp": 0,
+                        },
+                        "Processed": 1,
+                    }
+                )
+            )
+        except Exception as exc:
             print(f"failed {record['messageId']}: {exc}")
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}

@@ -1,7 +1,7 @@
 """A module that only the layer provides: proves layers are on the function's sys.path."""
 
-from pathlib import Path
 import os
+from pathlib import Path
 
 
 def model_text() -> str:
