@@ -62,16 +62,20 @@ def test_bucket_notifications_were_configured_by_the_cdk_custom_resource(local_c
 def test_an_upload_reaches_the_lambda_through_sqs_and_the_layer_is_on_its_path(local_cloud, aws):
     outputs = local_cloud["stack_outputs"]
     key = f"upload-{uuid.uuid4().hex[:8]}.jpg"
+    began = time.monotonic()
     aws("s3").put_object(Bucket=local_cloud["gallery_bucket"], Key=key, Body=b"not really a jpeg")
     written = eventually(lambda: item(aws, outputs, f"s3-{key}"), what="the consumer's table item")
+    local_cloud["timings_s"]["s3_to_lambda_first"] = round(time.monotonic() - began, 2)
     assert written["model"] == {"S": "layer-model-v1"}, "FACESEARCH_MODEL_DIR=/opt/models reads the layer's file"
     assert 0 < int(written["remaining_ms"]["N"]) <= 5000, "the function's timeout reaches the context"
 
 
 def test_a_kinesis_record_reaches_its_lambda(local_cloud, aws):
     data = f"frame-{uuid.uuid4().hex[:8]}"
+    began = time.monotonic()
     aws("kinesis").put_record(StreamName=local_cloud["frames_stream"], Data=data.encode(), PartitionKey="camera-1")
     eventually(lambda: item(aws, local_cloud["stack_outputs"], f"kinesis-{data}"), what="the stream consumer's item")
+    local_cloud["timings_s"]["kinesis_to_lambda_first"] = round(time.monotonic() - began, 2)
 
 
 def test_the_rest_api_serves_the_lambda_and_the_domain_serves_the_real_opensearch_node(local_cloud, aws):
@@ -107,8 +111,10 @@ def test_lambda_logs_and_emf_metrics_are_in_cloudwatch_logs(local_cloud, aws):
     logs = aws("logs")
     function = local_cloud["stack_outputs"]["ConsumerFunctionName"]
     key = f"logged-{uuid.uuid4().hex[:8]}.jpg"
+    began = time.monotonic()
     aws("s3").put_object(Bucket=local_cloud["gallery_bucket"], Key=key, Body=b"x")
     eventually(lambda: item(aws, local_cloud["stack_outputs"], f"s3-{key}"), what="the consumer's item")
+    local_cloud["timings_s"]["s3_to_lambda_after_idle"] = round(time.monotonic() - began, 2)
 
     def messages() -> str:
         events = logs.filter_log_events(logGroupName=f"/aws/lambda/{function}").get("events", [])

@@ -324,6 +324,8 @@ def localstack_env(port: int, fs_root: Path, instance: str, opensearch_url: str 
         **{f"LOCALCLOUD_PYTHON_{v.replace('.', '_')}": str(lambda_python(v)) for v in LAMBDA_PYTHONS},
         LOCALCLOUD_INSTANCE=instance,
         PYTHONPATH=str(plugins_site()),
+        # unzipped functions/layers and Lambda environments' temp dirs live in the instance, removed by `down`
+        TMPDIR=str(fs_root / "host-tmp"),
     )
     if opensearch_url:
         env.update(OPENSEARCH_CUSTOM_BACKEND=opensearch_url, OPENSEARCH_ENDPOINT_STRATEGY="path")
@@ -390,6 +392,7 @@ def start_localstack(
     fs_root = base_dir / f"fs-{port}"
     shutil.rmtree(fs_root, ignore_errors=True)
     _prepare_fs_root(fs_root)
+    (fs_root / "host-tmp").mkdir()
     log_file = base_dir / f"localstack-{port}.log"
     env = localstack_env(port, fs_root, instance, opensearch_url)
     began = time.monotonic()
