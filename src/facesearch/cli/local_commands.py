@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--app", default=None, help="the CDK app command (default: this Python running app.py)")
     up.add_argument("--context", action="append", default=[], metavar="KEY=VALUE", help="CDK context, repeatable")
     up.add_argument("--no-deploy", action="store_true", help="start the services only")
-    up.add_argument("--no-opensearch", action="store_true", help="do not start the OpenSearch node")
+    up.add_argument(
+        "--no-opensearch", action="store_true", help="no OpenSearch node (only for apps without an OpenSearch domain)"
+    )
     up.add_argument("--json", action="store_true", help="print the status as JSON")
     up.set_defaults(func=cmd_up)
     status = local_sub.add_parser("status", help="endpoints, bucket and stream names (exit 1 when not running)")

@@ -10,7 +10,7 @@ Pieces (all pinned, installed by ``provision()`` = ``scripts/setup_localcloud.sh
   instance's ``$FILESYSTEM_ROOT/var/lib/localstack/lib`` links to ``.../localstack/lib``.
 * ``~/.cache/facesearch/localstack/lambda-python3.11``: the Lambda runtime stand-in (Python 3.11 + boto3 only).
 * ``localcloud/plugins`` (this repository): LocalStack plugins for DynamoDB (moto), Lambda (host processes) and
-  custom resources, installed per checkout into ``.facesearch/localcloud/plugins-site`` (on LocalStack's
+  custom resources, installed per checkout into ``.facesearch/localcloud-plugins-site`` (on LocalStack's
   ``PYTHONPATH``), so worktrees with different plugin versions never overwrite each other.
 * ``node_modules`` (repository root, from ``package-lock.json``): ``aws-cdk@2.1148.1`` and ``aws-cdk-local``.
 """
@@ -114,7 +114,8 @@ def plugins_source() -> Path:
 
 
 def plugins_site() -> Path:
-    return state_dir() / "plugins-site"
+    """Per checkout (not per state dir): test sessions with their own state reuse one install."""
+    return repo_root() / ".facesearch" / "localcloud-plugins-site"
 
 
 def node_bin(name: str) -> Path:
@@ -454,8 +455,11 @@ def instance_processes(instance: str) -> list[int]:
     return sorted(found)
 
 
-def stop_localstack(ls: LocalStackProcess, timeout: float = 20.0) -> None:
-    """SIGTERM (LocalStack stops its services and Lambda environments), then SIGKILL whatever is left, by pid."""
+def stop_localstack(ls: LocalStackProcess, timeout: float = 10.0) -> None:
+    """SIGTERM (LocalStack stops its services and Lambda environments), then SIGKILL whatever is left, by pid.
+
+    LocalStack 2026.3 sometimes hangs in shutdown (a Kinesis poller re-creates the backend), hence the short wait.
+    """
     if ls.alive():
         with contextlib.suppress(ProcessLookupError):
             os.kill(ls.pid, signal.SIGTERM)
