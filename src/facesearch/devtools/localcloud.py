@@ -322,6 +322,8 @@ def localstack_env(port: int, fs_root: Path, instance: str, opensearch_url: str 
         LAMBDA_RUNTIME_EXECUTOR="host",
         LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT="120",
         LAMBDA_KEEPALIVE_MS="600000",
+        # SQS/Kinesis pollers back off to 10 s when idle; 2 s keeps upload-to-Lambda latency low at little CPU
+        LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC="2",
         **{f"LOCALCLOUD_PYTHON_{v.replace('.', '_')}": str(lambda_python(v)) for v in LAMBDA_PYTHONS},
         LOCALCLOUD_INSTANCE=instance,
         PYTHONPATH=str(plugins_site()),
