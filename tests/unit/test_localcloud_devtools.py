@@ -54,3 +54,13 @@ def test_status_without_a_running_cloud(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("FACESEARCH_LOCALCLOUD_DIR", str(tmp_path))
     assert localcloud.status() == {"running": False}
     assert localcloud.down() == {"stopped": []}
+
+
+def test_cli_status_json_exits_1_when_nothing_runs(tmp_path: Path, monkeypatch, capsys):
+    from facesearch.cli import main
+
+    monkeypatch.setenv("FACESEARCH_LOCALCLOUD_DIR", str(tmp_path))
+    assert main(["local", "status", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"running": False}
+    assert main(["local", "down"]) == 0
+    assert "nothing to stop" in capsys.readouterr().out
