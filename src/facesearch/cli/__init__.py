@@ -10,7 +10,7 @@ from facesearch.errors import FaceSearchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facesearch.cli import audit_commands, engine_commands, serve_commands
+    from facesearch.cli import audit_commands, engine_commands, local_commands, serve_commands
 
     parser = argparse.ArgumentParser(prog="facesearch", description="Self-hosted face detection and search.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         collection_commands.register(sub)
     audit_commands.register(sub)
     serve_commands.register(sub)
+    local_commands.register(sub)
     return parser
 
 
