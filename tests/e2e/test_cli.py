@@ -78,7 +78,7 @@ def test_errors_are_clear_and_exit_nonzero(home, faces_dev, capsys):
     code, _, err = run(
         capsys, "search", str(faces_dev / "images" / "img1.jpg"), "--collection", "c", "--threshold", "50"
     )
-    assert code == 2 and "floor of 80" in err
+    assert code == 2 and "floor of 90" in err
 
 
 def test_detect_annotates(faces_dev, capsys, tmp_path):

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from facesearch.collections import risk
 from facesearch.engine.similarity import DEFAULT_MATCH_DISTANCE, distance_from_similarity, similarity_from_distance
 from facesearch.evaluation import metrics
+from facesearch.evaluation.calibration import MIN_PAIRS, fit_fmr_curve
 from facesearch.evaluation.descriptors import DescribedSet, describe
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -141,6 +143,7 @@ def evaluate(
 
     scores = metrics.score_all_pairs(x, labels, keep_below=max(match_distance, 0.62))
     report.update(_all_pairs(scores, names, x, labels))
+    report["similarity_fit"] = fit_fmr_curve(scores) if scores.impostor_pairs >= 10 * MIN_PAIRS else None
 
     correct, total, missed = metrics.rank1_leave_one_out(x, labels)
     report.update(rank1=correct, rank1_total=total, rank1_misses=[names[k] for k in missed[:200]])
@@ -294,7 +297,18 @@ def _identification(x: np.ndarray, labels: np.ndarray, scores: metrics.PairScore
             row["predicted_fpir"] = metrics.predicted_any(fmr, size)
             row["predicted_false_candidates_per_search"] = fmr * size
             rows.append(row)
+    budget_rows = []
+    for size in sorted({s for s in (100, 1000, os_.gallery_size) if s <= os_.gallery_size}):
+        t = risk.budgeted_threshold(size, budget=risk.DEFAULT_BUDGET, floor=0.0)
+        dist = distance_from_similarity(t)
+        row = {"similarity": t, "distance": round(dist, 5), **os_.at(size, dist)}
+        row["budget"] = risk.DEFAULT_BUDGET
+        row["fmr"] = scores.fmr(dist)
+        row["predicted_false_candidates_per_search"] = risk.expected_false_candidates(t, size)
+        row["predicted_fpir"] = risk.probability_of_any_false_candidate(t, size)
+        budget_rows.append(row)
     return {
+        "budget_default": budget_rows,
         "gallery_people": os_.gallery_size,
         "stranger_searches": len(split["strangers"]),
         "mated_searches": len(split["mated"]),
