@@ -20,6 +20,17 @@ import math
 
 from facesearch.engine.similarity import fmr_at_similarity, similarity_at_fmr
 
+__all__ = [
+    "DEFAULT_BUDGET",
+    "SAFETY_FACTOR",
+    "budgeted_threshold",
+    "exceeds_budget",
+    "expected_false_candidates",
+    "fmr_at_similarity",
+    "probability_of_any_false_candidate",
+    "risk_at",
+]
+
 DEFAULT_BUDGET = 0.1  # expected false candidates per search for someone not in the collection
 SAFETY_FACTOR = 2.0  # the budgeted default assumes a gallery may falsely match twice as often as LFW
 STEP = 0.01  # thresholds are reported and applied in hundredths of a similarity point

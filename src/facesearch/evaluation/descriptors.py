@@ -47,6 +47,9 @@ class DescribedSet:
 
 
 def cache_root() -> Path:
+    """``FACESEARCH_EVAL_CACHE``, else ``eval/`` under the models' cache root (``FACESEARCH_CACHE``)."""
+    if os.environ.get("FACESEARCH_EVAL_CACHE"):
+        return Path(os.environ["FACESEARCH_EVAL_CACHE"])
     base = os.environ.get("FACESEARCH_CACHE", str(Path.home() / ".cache" / "facesearch"))
     return Path(base) / "eval"
 

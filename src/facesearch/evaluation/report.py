@@ -309,12 +309,41 @@ def _identification(x: np.ndarray, labels: np.ndarray, scores: metrics.PairScore
         budget_rows.append(row)
     return {
         "budget_default": budget_rows,
+        "extrapolation": _extrapolate(os_, scores),
         "gallery_people": os_.gallery_size,
         "stranger_searches": len(split["strangers"]),
         "mated_searches": len(split["mated"]),
         "seed": SEED,
         "rows": rows,
     }
+
+
+EXTRAPOLATE_TO = (300_000, 20_000_000)
+
+
+def _extrapolate(os_: metrics.OpenSet, scores: metrics.PairScores) -> list[dict]:
+    """Galleries larger than the dataset: N·FMR and 1 − (1 − FMR)^N at each threshold and at the budgeted
+    default; FNIR (the mate not among the candidates) does not depend on N, so LFW's measured value stands."""
+    full = os_.gallery_size
+    out = []
+    for size in EXTRAPOLATE_TO:
+        budgeted = risk.budgeted_threshold(size, budget=risk.DEFAULT_BUDGET, floor=0.0)
+        for s in (*IDENTIFICATION_SIMILARITIES, budgeted):
+            dist = distance_from_similarity(s)
+            fmr = scores.fmr(dist)
+            out.append(
+                {
+                    "gallery_size": size,
+                    "similarity": s,
+                    "budgeted_default": s == budgeted,
+                    "fmr_measured": fmr,
+                    "fmr_scale": risk.fmr_at_similarity(s),
+                    "expected_false_candidates_per_search": size * risk.fmr_at_similarity(s),
+                    "predicted_fpir": risk.probability_of_any_false_candidate(s, size),
+                    "fnir_measured": os_.at(full, dist)["fnir"],
+                }
+            )
+    return out
 
 
 def _group_photos(
