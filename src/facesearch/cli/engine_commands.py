@@ -87,7 +87,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         args.dataset,
         match_distance=args.match_distance or DEFAULT_MATCH_DISTANCE,
         use_cache=not args.no_cache,
-        progress=sys.stderr.isatty() or not args.json,
+        progress=True,  # on stderr, so --json output stays clean
         plots_dir=args.plots,
     )
     if args.json:
