@@ -1,15 +1,37 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up, lint, then unit, contract (embedded + a real OpenSearch), integration and e2e.
+# The whole test suite, or one tier of it: ./scripts/test.sh [unit|integration|contract|e2e] [pytest args...]
+#   unit         no models, no servers, no shared datasets (seconds)
+#   integration  real models and the shared datasets; a real OpenSearch where a test needs one
+#   contract     the VectorStore contract on every backend (embedded, and a real OpenSearch)
+#   e2e          the CLI as a user runs it (exit codes, files)
+# With no tier: set-up, lint (ruff), type check (mypy), then every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+tiers=(unit integration contract e2e)
+tier=""
+if [ $# -gt 0 ] && [[ " ${tiers[*]} " == *" $1 "* ]]; then
+  tier="$1"
+  shift
+fi
+
 ./scripts/setup.sh
 
-echo "==> OpenSearch ${FACESEARCH_OPENSEARCH_VERSION:-} (provisioned from Maven Central, cached outside the repo)"
-.venv/bin/python -m facesearch.devtools.opensearch_local provision
+if [ -z "$tier" ] || [ "$tier" != unit ]; then
+  echo "==> OpenSearch (provisioned from Maven Central, cached outside the repo)"
+  .venv/bin/python -m facesearch.devtools.opensearch_local provision
+fi
 
-echo "==> ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
+if [ -z "$tier" ]; then
+  echo "==> ruff"
+  .venv/bin/ruff check .
+  .venv/bin/ruff format --check .
+  echo "==> mypy"
+  .venv/bin/mypy
+fi
 
-echo "==> pytest"
+echo "==> pytest ${tier:-all tiers}"
+if [ -n "$tier" ]; then
+  exec .venv/bin/python -m pytest "tests/$tier" "$@"
+fi
 exec .venv/bin/python -m pytest "$@"

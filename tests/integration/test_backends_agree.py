@@ -11,9 +11,11 @@ import pytest
 
 from facesearch.audit import MemoryAuditSink
 from facesearch.collections.service import FaceCollectionService
+from facesearch.collections.shapes import bounding_box
 from facesearch.evaluation import load_labelled_set
 from facesearch.store.embedded import EmbeddedStore
 from facesearch.store.records import FaceRecord
+from facesearch.wiring import build_service
 
 pytestmark = pytest.mark.opensearch
 
@@ -32,7 +34,7 @@ def gallery(engine, faces_dev) -> list[tuple[str, FaceRecord]]:
             face_id=str(uuid.uuid4()),
             image_id=str(uuid.uuid4()),
             vector=np.asarray(face.descriptor, np.float32),
-            bounding_box=face.bounding_box(analyzed.width, analyzed.height),
+            bounding_box=bounding_box(face, analyzed.width, analyzed.height),
             confidence=face.confidence,
             indexed_at=datetime.now(UTC),
             external_image_id=f"{ids[0]}:{name}",
@@ -56,10 +58,10 @@ def test_same_top1_identity_on_both_backends(engine, gallery, tmp_path, opensear
 
     assert len(gallery) == 61
     with EmbeddedStore(tmp_path / "store") as embedded:
-        embedded_top = top1_identities(FaceCollectionService(engine, embedded, MemoryAuditSink()), gallery)
+        embedded_top = top1_identities(build_service(engine=engine, store=embedded, audit=MemoryAuditSink()), gallery)
     remote = OpenSearchStore(opensearch_url, index_prefix=f"agree-{uuid.uuid4().hex[:8]}-")
     try:
-        remote_top = top1_identities(FaceCollectionService(engine, remote, MemoryAuditSink()), gallery)
+        remote_top = top1_identities(build_service(engine=engine, store=remote, audit=MemoryAuditSink()), gallery)
     finally:
         remote.delete_collection("dev")
         remote.close()

@@ -15,7 +15,7 @@ from moto import mock_aws
 from PIL import Image
 
 from facesearch.audit import MemoryAuditSink
-from facesearch.collections.service import FaceCollectionService, RequestContext
+from facesearch.collections.service import RequestContext
 from facesearch.errors import (
     ConflictException,
     ImageTooLargeException,
@@ -27,6 +27,7 @@ from facesearch.errors import (
     ResourceNotFoundException,
 )
 from facesearch.store.embedded import EmbeddedStore
+from facesearch.wiring import build_service
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def audit() -> MemoryAuditSink:
 @pytest.fixture
 def service(engine, tmp_path: Path, audit: MemoryAuditSink):
     store = EmbeddedStore(tmp_path / "store")
-    yield FaceCollectionService(engine, store, audit)
+    yield build_service(engine=engine, store=store, audit=audit)
     store.close()
 
 
@@ -126,6 +127,23 @@ class TestIndexFaces:
         assert out["FaceRecords"][0]["FaceDetail"]["Landmarks"][0]["Type"] == "eyeLeft"
         assert service.describe_collection(CollectionId="c")["FaceCount"] == 1
 
+    def test_indexing_the_same_image_again_stores_no_second_face(self, service, photo, audit):
+        """At-least-once delivery (S3 → SQS → Lambda) and retries re-index images: same FaceIds, one face each."""
+        service.create_collection(CollectionId="c")
+        first = service.index_faces(CollectionId="c", Image=photo("couple.jpg"), ExternalImageId="couple")
+        again = service.index_faces(CollectionId="c", Image=photo("couple.jpg"), ExternalImageId="couple")
+        ids = [r["Face"]["FaceId"] for r in first["FaceRecords"]]
+        assert len(ids) == 2 and ids == [r["Face"]["FaceId"] for r in again["FaceRecords"]]
+        assert service.describe_collection(CollectionId="c")["FaceCount"] == 2
+        assert audit.records[-1].details["already_indexed"] == 2
+
+    def test_the_same_image_under_another_external_id_is_another_face(self, service, photo):
+        service.create_collection(CollectionId="c")
+        a = service.index_faces(CollectionId="c", Image=photo("img1.jpg"), ExternalImageId="a")
+        b = service.index_faces(CollectionId="c", Image=photo("img1.jpg"), ExternalImageId="b")
+        assert a["FaceRecords"][0]["Face"]["FaceId"] != b["FaceRecords"][0]["Face"]["FaceId"]
+        assert service.describe_collection(CollectionId="c")["FaceCount"] == 2
+
     def test_max_faces_reports_the_rest_as_exceeding(self, service, photo):
         service.create_collection(CollectionId="c")
         out = service.index_faces(CollectionId="c", Image=photo("couple.jpg"), MaxFaces=1, QualityFilter="NONE")
@@ -170,7 +188,7 @@ class TestIndexFaces:
             s3.create_bucket(Bucket="gallery")
             s3.put_object(Bucket="gallery", Key="people/img1.jpg", Body=(faces_dev / "images/img1.jpg").read_bytes())
             with EmbeddedStore(tmp_path / "s3store") as store:
-                svc = FaceCollectionService(engine, store, MemoryAuditSink(), s3_client=s3)
+                svc = build_service(engine=engine, store=store, audit=MemoryAuditSink(), s3_client=s3)
                 svc.create_collection(CollectionId="c")
                 out = svc.index_faces(
                     CollectionId="c", Image={"S3Object": {"Bucket": "gallery", "Name": "people/img1.jpg"}}

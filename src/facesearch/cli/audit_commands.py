@@ -34,9 +34,9 @@ def matches(record: dict, args: argparse.Namespace) -> bool:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from facesearch.audit import JsonlAuditSink
-    from facesearch.runtime import default_data_dir
+    from facesearch.settings import load_settings
 
-    sink = JsonlAuditSink((args.data_dir or default_data_dir()) / "audit.jsonl")
+    sink = JsonlAuditSink(load_settings(home=args.data_dir).home / "audit.jsonl")
     shown = 0
     for record in sink.read():
         if not matches(record, args):

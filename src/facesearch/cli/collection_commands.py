@@ -7,16 +7,23 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from facesearch.collections.service import FaceCollectionService, RequestContext
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}  # the formats decode_image accepts
 
 
 def _backend_args(p: argparse.ArgumentParser) -> None:
-    from facesearch.runtime import BACKENDS
+    from facesearch.settings import BACKENDS
 
-    p.add_argument("--backend", choices=BACKENDS, default="embedded", help="vector store (default: embedded)")
-    p.add_argument("--opensearch-url", default=None, help="e.g. http://127.0.0.1:9200 (backend opensearch)")
+    p.add_argument(
+        "--backend", choices=BACKENDS, default=None, help="vector store (default: $FACESEARCH_BACKEND, else embedded)"
+    )
+    p.add_argument(
+        "--opensearch-url", default=None, help="http://HOST:PORT[/prefix] (default: $FACESEARCH_OPENSEARCH_URL)"
+    )
     p.add_argument("--data-dir", type=Path, default=None, help="embedded store + audit log (default: $FACESEARCH_HOME)")
     p.add_argument("--caller", default=None, help="who is asking (recorded in the audit log)")
     p.add_argument("--purpose", default=None, help="why (recorded in the audit log)")
@@ -29,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     coll.add_argument("--floor", type=float, default=None, help="minimum FaceMatchThreshold (default 80)")
     coll.add_argument("--no-review", action="store_true", help="matches don't require human review")
     _backend_args(coll)
-    coll.set_defaults(func=cmd_collection, needs_engine=False)
+    coll.set_defaults(func=cmd_collection)
 
     idx = sub.add_parser("index", help="index the faces in images (files or folders)")
     idx.add_argument("paths", nargs="+", type=Path)
@@ -40,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     idx.add_argument("--create", action="store_true", help="create the collection if it doesn't exist")
     idx.add_argument("--json", action="store_true")
     _backend_args(idx)
-    idx.set_defaults(func=cmd_index, needs_engine=True)
+    idx.set_defaults(func=cmd_index)
 
     search = sub.add_parser("search", help="search a collection by image")
     search.add_argument("image", type=Path)
@@ -51,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--annotate", type=Path, metavar="OUT.jpg")
     search.add_argument("--json", action="store_true")
     _backend_args(search)
-    search.set_defaults(func=cmd_search, needs_engine=True)
+    search.set_defaults(func=cmd_search)
 
     faces = sub.add_parser(
         "faces",
@@ -62,32 +69,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     faces.add_argument("--collection", required=True)
     faces.add_argument("face_ids", nargs="*", help="face ids to delete")
     faces.add_argument("--external-id", default=None, help="delete every face with this ExternalImageId")
+    faces.add_argument("--user-id", default=None, help="delete a user and every face associated with it")
     faces.add_argument("--json", action="store_true")
     _backend_args(faces)
-    faces.set_defaults(func=cmd_faces, needs_engine=False)
+    faces.set_defaults(func=cmd_faces)
 
 
-class _NoEngine:
-    """The service for commands that never touch images: skips loading the ONNX models."""
+def _service(args: argparse.Namespace) -> tuple[FaceCollectionService, RequestContext]:
+    """The CLI's service comes from the one wiring point; flags override the environment's settings."""
+    from facesearch.collections.service import RequestContext
+    from facesearch.settings import load_settings
+    from facesearch.wiring import build_service, default_caller
 
-    def analyze(self, *_a: Any, **_k: Any) -> Any:
-        raise RuntimeError("this command does not analyse images")
-
-
-def _service(args: argparse.Namespace):
-    from facesearch.collections.service import FaceCollectionService, RequestContext
-    from facesearch.runtime import default_caller, open_audit, open_store
-
-    engine: Any
-    if args.needs_engine:
-        from facesearch.engine.engine import FaceEngine
-
-        engine = FaceEngine()
-    else:
-        engine = _NoEngine()
-    store = open_store(args.backend, data_dir=args.data_dir, opensearch_url=args.opensearch_url)
-    service = FaceCollectionService(engine, store, open_audit(args.data_dir))
-    return service, RequestContext(caller=args.caller or default_caller(), purpose=args.purpose)
+    settings = load_settings(backend=args.backend, opensearch_url=args.opensearch_url, home=args.data_dir)
+    return build_service(settings), RequestContext(caller=args.caller or default_caller(), purpose=args.purpose)
 
 
 def _paginate(call: Callable[..., dict[str, Any]], key: str, **params: Any) -> Iterator[Any]:
@@ -269,12 +264,15 @@ def cmd_faces(args: argparse.Namespace) -> int:
         if args.action == "purge":
             _print(service.purge_deleted_faces(context=ctx, CollectionId=args.collection))
             return 0
+        if args.external_id or args.user_id:
+            if args.face_ids:
+                raise SystemExit("give FACE_ID... or --external-id/--user-id, not both")
+            key = {"ExternalImageId": args.external_id} if args.external_id else {"UserId": args.user_id}
+            _print(service.erase_faces(context=ctx, CollectionId=args.collection, **key))
+            return 0
         ids = list(args.face_ids)
-        if args.external_id:
-            faces = _paginate(service.list_faces, "Faces", CollectionId=args.collection)
-            ids += [f["FaceId"] for f in faces if f.get("ExternalImageId") == args.external_id]
         if not ids:
-            raise SystemExit("faces delete needs FACE_ID... or --external-id")
+            raise SystemExit("faces delete needs FACE_ID..., --external-id or --user-id")
         deleted, failed = [], []
         for start in range(0, len(ids), 4096):
             out = service.delete_faces(context=ctx, CollectionId=args.collection, FaceIds=ids[start : start + 4096])

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.set_defaults(func=cmd_eval)
 
     demo = sub.add_parser("demo", help="the end-to-end demo on the shared datasets")
-    demo.add_argument("--datasets", type=Path, default=None, help="default: ../shared/datasets from the repo")
+    demo.add_argument("--datasets", type=Path, default=Path("../shared/datasets"), help="default: ../shared/datasets")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     demo.set_defaults(func=cmd_demo)
 
@@ -153,6 +153,6 @@ def _few(items: list[str], n: int = 5) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from facesearch.cli.demo import run_demo
+    from facesearch.devtools.demo import run_demo
 
     return run_demo(args.datasets, args.out)

@@ -16,18 +16,18 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facesearch.audit import AuditRecord, AuditSink
+from facesearch.collections import shapes
 from facesearch.collections import validation as v
 from facesearch.collections.images import image_bytes
 from facesearch.collections.pagination import decode_token, encode_token
 from facesearch.collections.shapes import compared_face, face_detail, stored_face
-from facesearch.engine.engine import FACE_MODEL_VERSION, AnalyzedImage, FaceEngine
-from facesearch.engine.quality import QualityFilter
 from facesearch.engine.similarity import DEFAULT_THRESHOLD, distance_from_similarity, similarity_from_distance
+from facesearch.engine.types import FACE_MODEL_VERSION, AnalyzedImage, QualityFilter
 from facesearch.errors import (
     ConflictException,
     InvalidParameterException,
@@ -35,6 +35,10 @@ from facesearch.errors import (
 )
 from facesearch.store.base import VectorStore
 from facesearch.store.records import CollectionRecord, FaceRecord, Neighbor, UserRecord
+
+if TYPE_CHECKING:
+    from facesearch.engine.engine import FaceEngine
+    from facesearch.wiring import LazyEngine
 
 MAX_SEARCH_FACES = 4096
 # Rekognition's per-image cap: IndexFaces, DetectFaces, CompareFaces (target) and searches consider the
@@ -56,7 +60,7 @@ class RequestContext:
 class FaceCollectionService:
     def __init__(
         self,
-        engine: FaceEngine,
+        engine: FaceEngine | LazyEngine,
         store: VectorStore,
         audit: AuditSink,
         *,
@@ -134,12 +138,12 @@ class FaceCollectionService:
         data, source = image_bytes(v.require(p, "Image"), self.s3)
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
         source = source if source != "bytes" else f"sha256:{analyzed.image.sha256}"
-        image_id = str(uuid.uuid4())
+        image_id = _image_id(cid, external, analyzed.image.sha256)
         now = self.clock()
         records: list[FaceRecord] = []
         face_records: list[dict[str, Any]] = []
         unindexed: list[dict[str, Any]] = []
-        for face in analyzed.faces:
+        for number, face in enumerate(analyzed.faces):
             detail = face_detail(face, analyzed.width, analyzed.height, attributes)
             if face.rejected_reasons or face.descriptor is None:
                 unindexed.append({"Reasons": list(face.rejected_reasons), "FaceDetail": detail})
@@ -148,10 +152,10 @@ class FaceCollectionService:
                 unindexed.append({"Reasons": ["EXCEEDS_MAX_FACES"], "FaceDetail": detail})
                 continue
             record = FaceRecord(
-                face_id=str(uuid.uuid4()),
+                face_id=_face_id(image_id, number),
                 image_id=image_id,
                 vector=np.asarray(face.descriptor, dtype=np.float32),
-                bounding_box=face.bounding_box(analyzed.width, analyzed.height),
+                bounding_box=shapes.bounding_box(face, analyzed.width, analyzed.height),
                 confidence=float(face.confidence),
                 indexed_at=now,
                 external_image_id=external,
@@ -160,22 +164,21 @@ class FaceCollectionService:
             )
             records.append(record)
             face_records.append({"Face": stored_face(record), "FaceDetail": detail})
-        if records:
-            self.store.add_faces(cid, records)
+        # A re-delivered or retried image yields the same FaceIds: store only the ones not stored yet, so
+        # at-least-once delivery never duplicates a face (the response still lists them all).
+        stored = self.store.get_faces(cid, [r.face_id for r in records]) if records else {}
+        new = [r for r in records if r.face_id not in stored]
+        if new:
+            self.store.add_faces(cid, new)
         self._audit(
             "IndexFaces",
             context,
             cid,
             image=analyzed,
             results=[{"FaceId": r.face_id, "ExternalImageId": r.external_image_id} for r in records],
-            details={"source": source, "unindexed": len(unindexed)},
+            details={"source": source, "unindexed": len(unindexed), "already_indexed": len(records) - len(new)},
         )
-        return {
-            "FaceRecords": face_records,
-            "OrientationCorrection": "ROTATE_0" if not analyzed.image.exif_rotated else None,
-            "FaceModelVersion": FACE_MODEL_VERSION,
-            "UnindexedFaces": unindexed,
-        }
+        return shapes.index_faces_response(analyzed, face_records, unindexed)
 
     def list_faces(self, **p: Any) -> dict[str, Any]:
         cid = v.collection_id(p)
@@ -218,6 +221,41 @@ class FaceCollectionService:
         self._audit("DeleteFaces", context, cid, results=[{"FaceId": f} for f in deleted])
         return {"DeletedFaces": deleted, "UnsuccessfulFaceDeletions": unsuccessful}
 
+    def erase_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
+        """Not in Rekognition: delete a person for good — every face with an ExternalImageId, or every face of
+        a user and the user itself. The one operation behind `facesearch faces delete --external-id`, the
+        S3 ObjectRemoved handler and an erasure request, so each removes the same things and is audited alike.
+        """
+        cid = v.collection_id(p)
+        self.store.get_collection(cid)
+        external, user = p.get("ExternalImageId"), p.get("UserId")
+        if (external is None) == (user is None):
+            raise InvalidParameterException("give exactly one of ExternalImageId or UserId")
+        if external is not None:
+            v.match(external, v.EXTERNAL_IMAGE_ID, "ExternalImageId")
+            faces = [f for f in self._all_faces(cid) if f.external_image_id == external]
+        else:
+            user = v.user_id(p)
+            self._user(cid, user)
+            faces = self._user_faces(cid, user)
+        ids = [f.face_id for f in faces]
+        if user is not None and ids:
+            self.store.set_face_user(cid, ids, None)
+        deleted: list[str] = []
+        for start in range(0, len(ids), 4096):
+            deleted += self.store.delete_faces(cid, ids[start : start + 4096])
+        if user is not None:
+            self.store.delete_user(cid, user)
+        self._audit(
+            "EraseFaces",
+            context,
+            cid,
+            user_id=user,
+            results=[{"FaceId": f} for f in deleted],
+            details={"external_image_id": external} if external is not None else {},
+        )
+        return {"DeletedFaces": deleted, **({"DeletedUser": user} if user is not None else {})}
+
     def purge_deleted_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         """Not in Rekognition: make sure deleted faces' descriptors are gone from the backend's files (the
         embedded store erases them in DeleteFaces; OpenSearch keeps them in segments until this runs)."""
@@ -232,20 +270,22 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         fid = v.face_id(v.require(p, "FaceId"))
-        max_faces = v.integer(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
+        max_faces = v.count(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
         threshold = self._threshold(collection, p, "FaceMatchThreshold")
         face = self.store.get_faces(cid, [fid]).get(fid)
         if face is None:
             raise ResourceNotFoundException(f"face {fid} is not in collection {cid}")
         neighbors = [n for n in self._search(cid, face.vector, max_faces + 1, threshold) if n.face.face_id != fid]
         matches = self._matches(collection, neighbors[:max_faces], threshold)
-        self._audit("SearchFaces", context, cid, threshold=threshold, face_id=fid, results=_audit_matches(matches))
+        self._audit(
+            "SearchFaces", context, cid, threshold=threshold, face_id=fid, results=shapes.audit_matches(matches)
+        )
         return {"SearchedFaceId": fid, "FaceMatches": matches, "FaceModelVersion": FACE_MODEL_VERSION}
 
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
-        max_faces = v.integer(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
+        max_faces = v.count(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
         threshold = self._threshold(collection, p, "FaceMatchThreshold")
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         all_faces = bool(p.get("AllFaces", False))
@@ -259,28 +299,16 @@ class FaceCollectionService:
         searched = []
         for face in targets:
             neighbors = self._search(cid, face.descriptor, max_faces, threshold)
-            searched.append(
-                {
-                    "BoundingBox": face.bounding_box(analyzed.width, analyzed.height),
-                    "Confidence": round(face.confidence * 100.0, 4),
-                    "FaceMatches": self._matches(collection, neighbors, threshold),
-                }
-            )
-        out: dict[str, Any] = {
-            "SearchedFaceBoundingBox": searched[0]["BoundingBox"],
-            "SearchedFaceConfidence": searched[0]["Confidence"],
-            "FaceMatches": searched[0]["FaceMatches"],
-            "FaceModelVersion": FACE_MODEL_VERSION,
-        }
-        if all_faces:
-            out["SearchedFaces"] = searched
+            matched = self._matches(collection, neighbors, threshold)
+            searched.append({**shapes.box_and_confidence(face, analyzed), "FaceMatches": matched})
+        out = shapes.search_faces_by_image_response(searched, all_faces)
         self._audit(
             "SearchFacesByImage",
             context,
             cid,
             threshold=threshold,
             image=analyzed,
-            results=[m for s in searched for m in _audit_matches(s["FaceMatches"])],
+            results=[m for s in searched for m in shapes.audit_matches(s["FaceMatches"])],
             details={"source": source, "faces_searched": len(searched)},
         )
         return out
@@ -301,7 +329,8 @@ class FaceCollectionService:
             raise InvalidParameterException("There are no faces in the SourceImage")
         probe = src_faces[0]
         max_distance = distance_from_similarity(threshold)
-        matches, unmatched = [], []
+        matches: list[dict[str, Any]] = []
+        unmatched: list[dict[str, Any]] = []
         for face in target.faces:
             shape = compared_face(face, target.width, target.height)
             if face.descriptor is None:
@@ -309,7 +338,7 @@ class FaceCollectionService:
                 continue
             distance = float(np.linalg.norm(face.descriptor - probe.descriptor))
             if distance <= max_distance:
-                matches.append({"Similarity": round(float(similarity_from_distance(distance)), 5), "Face": shape})
+                matches.append({"Similarity": shapes.similarity(distance), "Face": shape})
             else:
                 unmatched.append(shape)
         matches.sort(key=lambda m: -m["Similarity"])
@@ -323,10 +352,7 @@ class FaceCollectionService:
             details={"target_image_sha256": target.image.sha256},
         )
         return {
-            "SourceImageFace": {
-                "BoundingBox": probe.bounding_box(source.width, source.height),
-                "Confidence": round(probe.confidence * 100.0, 4),
-            },
+            "SourceImageFace": shapes.box_and_confidence(probe, source),
             "FaceMatches": matches,
             "UnmatchedFaces": unmatched,
         }
@@ -337,7 +363,7 @@ class FaceCollectionService:
         analyzed = self.engine.analyze(data, embed=False, max_faces=MAX_FACES_PER_IMAGE)
         return {
             "FaceDetails": [face_detail(f, analyzed.width, analyzed.height, attributes) for f in analyzed.faces],
-            "OrientationCorrection": "ROTATE_0" if not analyzed.image.exif_rotated else None,
+            "OrientationCorrection": shapes.orientation(analyzed),
         }
 
     # ------------------------------------------------------------------------------------------ users
@@ -380,7 +406,8 @@ class FaceCollectionService:
         self._user(cid, uid)
         found = self.store.get_faces(cid, ids)
         existing = [f.vector for f in self._user_faces(cid, uid)]
-        associated, unsuccessful = [], []
+        associated: list[str] = []
+        unsuccessful: list[dict[str, Any]] = []
         for fid in dict.fromkeys(ids):
             face = found.get(fid)
             if face is None:
@@ -392,7 +419,7 @@ class FaceCollectionService:
                 )
                 continue
             if existing:
-                best = float(similarity_from_distance(min(np.linalg.norm(e - face.vector) for e in existing)))
+                best = float(similarity_from_distance(min(float(np.linalg.norm(e - face.vector)) for e in existing)))
                 if best < threshold:
                     unsuccessful.append(
                         {
@@ -419,7 +446,8 @@ class FaceCollectionService:
         ids = v.face_ids(p, maximum=100)
         self._user(cid, uid)
         found = self.store.get_faces(cid, ids)
-        done, unsuccessful = [], []
+        done: list[str] = []
+        unsuccessful: list[dict[str, Any]] = []
         for fid in dict.fromkeys(ids):
             face = found.get(fid)
             if face is None:
@@ -443,7 +471,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
+        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
         if (p.get("UserId") is None) == (p.get("FaceId") is None):
             raise InvalidParameterException("give exactly one of UserId or FaceId")
         out: dict[str, Any] = {"FaceModelVersion": FACE_MODEL_VERSION}
@@ -478,7 +506,7 @@ class FaceCollectionService:
         cid = v.collection_id(p)
         collection = self.store.get_collection(cid)
         threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.integer(p, "MaxUsers", 5, 1, MAX_USERS)
+        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
         quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
         data, source = image_bytes(v.require(p, "Image"), self.s3)
         analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
@@ -486,6 +514,7 @@ class FaceCollectionService:
         if not searchable:
             raise InvalidParameterException("There are no faces in the image")
         probe = searchable[0]
+        assert probe.descriptor is not None
         matches = self._user_matches(cid, [probe.descriptor], threshold, max_users, None)
         unsearched = []
         for face in analyzed.faces:
@@ -522,7 +551,8 @@ class FaceCollectionService:
             )
         return threshold
 
-    def _search(self, cid: str, vector: np.ndarray, k: int, threshold: float) -> list[Neighbor]:
+    def _search(self, cid: str, vector: np.ndarray | None, k: int, threshold: float) -> list[Neighbor]:
+        assert vector is not None, "only faces with a descriptor are searched"
         return self.store.search(
             cid, np.asarray(vector, np.float32), k=k, max_distance=distance_from_similarity(threshold)
         )
@@ -531,20 +561,7 @@ class FaceCollectionService:
         self, collection: CollectionRecord, neighbors: list[Neighbor], threshold: float
     ) -> list[dict[str, Any]]:
         max_distance = distance_from_similarity(threshold)
-        return [
-            {
-                "Similarity": round(float(similarity_from_distance(n.distance)), 5),
-                "Face": stored_face(n.face),
-                "ReviewRequired": collection.review_required,
-                "MatchExplanation": {
-                    "Distance": round(n.distance, 6),
-                    "MaxDistance": round(max_distance, 6),
-                    "Metric": "euclidean distance between 128-d dlib ResNet descriptors",
-                    "Source": n.face.source,
-                },
-            }
-            for n in neighbors
-        ]
+        return [shapes.face_match(collection, n, max_distance) for n in neighbors]
 
     def _user(self, cid: str, uid: str) -> UserRecord:
         self.store.get_collection(cid)
@@ -554,6 +571,9 @@ class FaceCollectionService:
         return user
 
     def _user_faces(self, cid: str, uid: str) -> list[FaceRecord]:
+        return self._all_faces(cid, uid)
+
+    def _all_faces(self, cid: str, uid: str | None = None) -> list[FaceRecord]:
         faces: list[FaceRecord] = []
         after = None
         while True:
@@ -578,12 +598,7 @@ class FaceCollectionService:
         for uid, distance in ranked:
             user = self.store.get_user(cid, uid)
             status = user.status if user else "ACTIVE"
-            out.append(
-                {
-                    "Similarity": round(float(similarity_from_distance(distance)), 5),
-                    "User": {"UserId": uid, "UserStatus": status},
-                }
-            )
+            out.append(shapes.user_match(uid, status, distance))
         return out
 
     def _audit(
@@ -617,23 +632,25 @@ class FaceCollectionService:
         )
 
 
+# FaceIds and ImageIds are name-based UUIDs (RFC 4122 v5) of what identifies them, so indexing the same image
+# again under the same ExternalImageId (an S3 re-delivery, a retried request) names the same faces.
+_ID_NAMESPACE = uuid.UUID("6f1c5e0a-3b7d-5d2e-9a51-4f0d6c1b2a90")
+
+
+def _image_id(cid: str, external: str | None, sha256: str) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, f"image\0{cid}\0{external or ''}\0{sha256}"))
+
+
+def _face_id(image_id: str, number: int) -> str:
+    """``number`` is the face's rank in the engine's largest-first order, which is deterministic per image."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"face\0{image_id}\0{number}"))
+
+
 def _attributes(p: dict[str, Any], name: str = "DetectionAttributes") -> str:
     values = p.get(name) or ["DEFAULT"]
     if not isinstance(values, list) or any(x not in ("DEFAULT", "ALL") for x in values):
         raise InvalidParameterException(f"{name} must be a list of DEFAULT or ALL")
     return "ALL" if "ALL" in values else "DEFAULT"
-
-
-def _audit_matches(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "FaceId": m["Face"]["FaceId"],
-            "Similarity": m["Similarity"],
-            "ExternalImageId": m["Face"].get("ExternalImageId"),
-            "UserId": m["Face"].get("UserId"),
-        }
-        for m in matches
-    ]
 
 
 __all__ = ["FaceCollectionService", "RequestContext"]

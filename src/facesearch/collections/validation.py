@@ -56,6 +56,12 @@ def integer(params: dict[str, Any], name: str, default: int | None, lo: int, hi:
     return value
 
 
+def count(params: dict[str, Any], name: str, default: int, lo: int, hi: int | None) -> int:
+    """An integer parameter that always has a value (``default`` when absent)."""
+    value = integer(params, name, default, lo, hi)
+    return default if value is None else value
+
+
 def percentage(params: dict[str, Any], name: str, default: float) -> float:
     value = params.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):

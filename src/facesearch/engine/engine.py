@@ -6,9 +6,6 @@ more than running them, so Lambda handlers and the CLI create it once and reuse 
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from facesearch.engine.align import align_face
@@ -16,58 +13,17 @@ from facesearch.engine.cores import available_cores
 from facesearch.engine.decode import DecodedImage, decode_image
 from facesearch.engine.detect import DetectedFace, MtcnnDetector
 from facesearch.engine.embed import Embedder
-from facesearch.engine.quality import FaceQuality, QualityFilter, assess_quality, quality_reasons
+from facesearch.engine.quality import QualityFilter, assess_quality, quality_reasons
+from facesearch.engine.types import FACE_MODEL_VERSION, AnalyzedImage, Face
 
-FACE_MODEL_VERSION = "facesearch-mtcnn-dlibresnet-1.0"
+__all__ = ["FACE_MODEL_VERSION", "AnalyzedImage", "Face", "FaceEngine"]
+
 # Smallest face searched for, as a share of the image's longer side (on top of ``min_face_size`` pixels):
 # Rekognition's documented minimum, 40 px in a 1920 px image. Faces that small are too small to identify
 # reliably anyway, and on large photos the finest pyramid levels cost more than all the others together
 # (faces-dev detection takes half the time). The levels skipped are the finest of the exhaustive search's own
 # grid, so faces found come out the same and the calibrated match distance holds (BENCHMARKS.md).
 MIN_FACE_FRACTION = 40 / 1920
-
-
-@dataclass(frozen=True)
-class Face:
-    """One detected face in image pixel coordinates, with its quality and (optionally) its descriptor."""
-
-    box: tuple[float, float, float, float]
-    landmarks: np.ndarray
-    confidence: float
-    quality: FaceQuality
-    descriptor: np.ndarray | None = None
-    rejected_reasons: tuple[str, ...] = ()
-
-    def bounding_box(self, width: int, height: int) -> dict[str, float]:
-        """Rekognition's BoundingBox: ratios of the image size (may extend slightly past 0..1 at the edges)."""
-        x1, y1, x2, y2 = self.box
-        return {
-            "Width": float((x2 - x1) / width),
-            "Height": float((y2 - y1) / height),
-            "Left": float(x1 / width),
-            "Top": float(y1 / height),
-        }
-
-    def landmarks_ratio(self, width: int, height: int) -> list[dict[str, float | str]]:
-        names = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
-        return [
-            {"Type": name, "X": float(x / width), "Y": float(y / height)}
-            for name, (x, y) in zip(names, self.landmarks, strict=True)
-        ]
-
-
-@dataclass(frozen=True)
-class AnalyzedImage:
-    image: DecodedImage
-    faces: list[Face] = field(default_factory=list)
-
-    @property
-    def width(self) -> int:
-        return self.image.width
-
-    @property
-    def height(self) -> int:
-        return self.image.height
 
 
 class FaceEngine:
@@ -81,7 +37,7 @@ class FaceEngine:
         min_face_fraction: float = MIN_FACE_FRACTION,
         batch_size: int = 32,
     ) -> None:
-        threads = threads or int(os.environ.get("FACESEARCH_THREADS", 0)) or available_cores()
+        threads = threads or available_cores()
         self.min_face_size = min_face_size
         self.min_face_fraction = min_face_fraction
         self.detector = MtcnnDetector(threads=threads)

@@ -15,38 +15,19 @@ Measures (all on the aligned 150×150 chip, so they don't depend on image resolu
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from enum import StrEnum
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from facesearch.engine.align import TEMPLATE
+from facesearch.engine.types import FaceQuality, QualityFilter
+
+__all__ = ["FaceQuality", "QualityFilter", "assess_quality", "quality_reasons"]
 
 _TEMPLATE_EYE_MID = (TEMPLATE[0] + TEMPLATE[1]) / 2
 _TEMPLATE_MOUTH_MID = (TEMPLATE[3] + TEMPLATE[4]) / 2
 _TEMPLATE_PITCH_RATIO = (TEMPLATE[2, 1] - _TEMPLATE_EYE_MID[1]) / (_TEMPLATE_MOUTH_MID[1] - _TEMPLATE_EYE_MID[1])
-
-
-class QualityFilter(StrEnum):
-    NONE = "NONE"
-    AUTO = "AUTO"
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-
-
-@dataclass(frozen=True)
-class FaceQuality:
-    size: float
-    sharpness: float
-    brightness: float
-    roll: float
-    yaw: float
-    pitch: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: round(float(v), 3) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def cache_root() -> Path:
 
 def model_fingerprint(engine: object) -> str:
     """The engine's model version, the pinned model hashes and the detector settings that change the faces."""
-    from facesearch.engine.engine import FACE_MODEL_VERSION
+    from facesearch.engine.types import FACE_MODEL_VERSION
     from facesearch.models.registry import ARTIFACTS
 
     parts = {
@@ -91,8 +91,6 @@ def describe(
 
     ``engine_factory`` is called only on a cache miss, so a warm run does not even load the models.
     """
-    from facesearch.engine.engine import FACE_MODEL_VERSION  # noqa: F401  (fails early if the engine is broken)
-
     root = Path(root)
     fingerprint = _fingerprint_without_engine()
     path = cache_file(root, images, fingerprint)

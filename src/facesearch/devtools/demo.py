@@ -11,23 +11,18 @@ from pathlib import Path
 from tqdm import tqdm
 
 from facesearch.annotate import draw_faces, save_rgb
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def default_datasets() -> Path:
-    return REPO_ROOT.parent / "shared" / "datasets"
+from facesearch.audit import JsonlAuditSink
 
 
-def run_demo(datasets: Path | None, out: Path) -> int:
+def run_demo(datasets: Path, out: Path) -> int:
     from facesearch.cli.collection_commands import annotate_search
     from facesearch.cli.engine_commands import summarize_eval
-    from facesearch.collections.service import FaceCollectionService, RequestContext
+    from facesearch.collections.service import RequestContext
     from facesearch.engine.engine import FaceEngine
     from facesearch.evaluation import evaluate, load_labelled_set
-    from facesearch.runtime import open_audit, open_store
+    from facesearch.settings import load_settings
+    from facesearch.wiring import build_service
 
-    datasets = datasets or default_datasets()
     faces_dev, crowd = datasets / "faces-dev", datasets / "crowd" / "largest_selfie.jpg"
     for path in (faces_dev, crowd):
         if not path.exists():
@@ -39,8 +34,8 @@ def run_demo(datasets: Path | None, out: Path) -> int:
     labelled = load_labelled_set(faces_dev)
     ctx = RequestContext(caller="demo", purpose="README demo")
 
-    with open_store("embedded", data_dir=data_dir) as store:
-        service = FaceCollectionService(engine, store, open_audit(data_dir))
+    service = build_service(load_settings(backend="embedded", home=data_dir), engine=engine)
+    with service.store:
         service.create_collection(CollectionId="faces-dev", context=ctx)
         singles = [n for n in labelled.images if len(labelled.identities.get(n, [])) == 1]
         print(f"== 1. Index {len(singles)} labelled photos of {faces_dev} into an embedded collection")
@@ -84,5 +79,6 @@ def run_demo(datasets: Path | None, out: Path) -> int:
     drawn = draw_faces(result.image.rgb, [f.box for f in result.faces], [f.landmarks for f in result.faces])
     path = save_rgb(drawn, out / "crowd_annotated.jpg")
     print(f"{len(result.faces)} faces detected, aligned and embedded in {elapsed:.2f} s → {path}")
-    print(f"\naudit log of every search: {data_dir / 'audit.jsonl'}")
+    assert isinstance(service.audit, JsonlAuditSink)
+    print(f"\naudit log of every search: {service.audit.path}")
     return 0

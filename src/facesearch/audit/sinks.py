@@ -1,9 +1,6 @@
-"""Accountability: every search and every deletion leaves a record of who did it, when, and what came back.
-
-Face matching is biometric identification; a reviewer must be able to answer "who searched for whom, with
-which photo, at what threshold, and what did they see". The sink is an interface so AWS deployments can
-write to their own store; the embedded default is an append-only JSONL file (one fsync'd line per event).
-"""
+"""Where audit records go. The sink is an interface so AWS deployments write to their own store (an S3 bucket
+with Object Lock: ``facesearch.aws.audit``); the local default is an append-only JSONL file, one fsync'd line
+per record, written before the result it records is returned."""
 
 from __future__ import annotations
 
@@ -11,26 +8,11 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True)
-class AuditRecord:
-    operation: str
-    caller: str
-    collection_id: str | None
-    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
-    purpose: str | None = None
-    request_id: str | None = None
-    query_image_sha256: str | None = None
-    query_face_id: str | None = None
-    query_user_id: str | None = None
-    threshold: float | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
+from facesearch.audit.records import AuditRecord
 
 
 class AuditSink(Protocol):
