@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from facesearch.collections.risk import DEFAULT_BUDGET
 from facesearch.engine.similarity import DEFAULT_THRESHOLD
 
 ENV_PREFIX = "FACESEARCH_"
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     idempotency_table: str | None = None
     event_bus: str | None = None
     min_floor: float = Field(default=DEFAULT_THRESHOLD, ge=0, le=100, description="service-wide threshold floor")
+    false_candidate_budget: float = Field(
+        default=DEFAULT_BUDGET, gt=0, description="expected false candidates per stranger search (default threshold)"
+    )
     region: str | None = Field(default=None, validation_alias="AWS_REGION")
     arn_prefix: str = "arn:aws:rekognition:local:000000000000"
 

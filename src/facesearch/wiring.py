@@ -101,4 +101,5 @@ def build_service(
         s3_client=s3_client,
         arn_prefix=settings.arn_prefix,
         default_floor=settings.min_floor,
+        false_candidate_budget=settings.false_candidate_budget,
     )

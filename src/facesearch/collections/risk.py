@@ -22,6 +22,7 @@ from facesearch.engine.similarity import fmr_at_similarity, similarity_at_fmr
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "IDENTIFICATION_FLOOR",
     "SAFETY_FACTOR",
     "budgeted_threshold",
     "exceeds_budget",
@@ -33,6 +34,9 @@ __all__ = [
 
 DEFAULT_BUDGET = 0.1  # expected false candidates per search for someone not in the collection
 SAFETY_FACTOR = 2.0  # the budgeted default assumes a gallery may falsely match twice as often as LFW
+# Collections whose floor is at least this are identification collections: a search naming a threshold whose
+# expected false candidates exceed the budget is refused rather than run.
+IDENTIFICATION_FLOOR = 99.0
 STEP = 0.01  # thresholds are reported and applied in hundredths of a similarity point
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from facesearch.audit import AuditRecord, AuditSink
-from facesearch.collections import shapes
+from facesearch.collections import risk, shapes
 from facesearch.collections import validation as v
 from facesearch.collections.images import image_bytes
 from facesearch.collections.pagination import decode_token, encode_token
@@ -67,6 +67,7 @@ class FaceCollectionService:
         s3_client: Any | None = None,
         arn_prefix: str = "arn:aws:rekognition:local:000000000000",
         default_floor: float = DEFAULT_THRESHOLD,
+        false_candidate_budget: float = risk.DEFAULT_BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
@@ -75,6 +76,9 @@ class FaceCollectionService:
         self.s3 = s3_client
         self.arn_prefix = arn_prefix
         self.default_floor = default_floor
+        if false_candidate_budget <= 0:
+            raise ValueError(f"false_candidate_budget must be > 0, got {false_candidate_budget}")
+        self.budget = false_candidate_budget
         self.clock = clock
 
     # ----------------------------------------------------------------------------------- collections
@@ -95,15 +99,30 @@ class FaceCollectionService:
 
     def describe_collection(self, **p: Any) -> dict[str, Any]:
         record = self.store.get_collection(v.collection_id(p))
+        faces = self.store.count_faces(record.collection_id)
+        default = self.default_threshold(record, faces)
         return {
-            "FaceCount": self.store.count_faces(record.collection_id),
+            "FaceCount": faces,
             "UserCount": self.store.count_users(record.collection_id),
             "FaceModelVersion": record.face_model_version,
             "CollectionARN": self._arn(record.collection_id),
             "CreationTimestamp": record.created_at,
             "FaceMatchThresholdFloor": record.threshold_floor,
             "ReviewRequired": record.review_required,
+            # Not in Rekognition: what a search of this collection risks at its size (collections/risk.py).
+            "DefaultFaceMatchThreshold": default,
+            "FalseCandidateBudget": self.budget,
+            "RefusesThresholdsOverBudget": self._refuses_over_budget(record),
+            "FalseMatchRisk": [risk.risk_at(t, faces) for t in sorted({record.threshold_floor, default})],
         }
+
+    def default_threshold(self, record: CollectionRecord, faces: int) -> float:
+        """The threshold of a search that names none: within the false-candidate budget at the current size."""
+        return risk.budgeted_threshold(faces, budget=self.budget, floor=record.threshold_floor)
+
+    @staticmethod
+    def _refuses_over_budget(record: CollectionRecord) -> bool:
+        return record.threshold_floor >= risk.IDENTIFICATION_FLOOR
 
     def list_collections(self, **p: Any) -> dict[str, Any]:
         limit = v.integer(p, "MaxResults", 1000, 0, 4096) or 1000
@@ -280,7 +299,12 @@ class FaceCollectionService:
         self._audit(
             "SearchFaces", context, cid, threshold=threshold, face_id=fid, results=shapes.audit_matches(matches)
         )
-        return {"SearchedFaceId": fid, "FaceMatches": matches, "FaceModelVersion": FACE_MODEL_VERSION}
+        return {
+            "SearchedFaceId": fid,
+            "FaceMatches": matches,
+            "FaceModelVersion": FACE_MODEL_VERSION,
+            "FaceMatchThreshold": threshold,  # not in Rekognition: the threshold applied (it may be the default)
+        }
 
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         cid = v.collection_id(p)
@@ -302,6 +326,7 @@ class FaceCollectionService:
             matched = self._matches(collection, neighbors, threshold)
             searched.append({**shapes.box_and_confidence(face, analyzed), "FaceMatches": matched})
         out = shapes.search_faces_by_image_response(searched, all_faces)
+        out["FaceMatchThreshold"] = threshold  # not in Rekognition: the threshold applied (it may be the default)
         self._audit(
             "SearchFacesByImage",
             context,
@@ -491,6 +516,7 @@ class FaceCollectionService:
             probes, exclude_user = [f.vector for f in faces], uid
             out["SearchedUser"] = {"UserId": uid}
         out["UserMatches"] = self._user_matches(cid, probes, threshold, max_users, exclude_user)
+        out["UserMatchThreshold"] = threshold  # not in Rekognition: the threshold applied (it may be the default)
         self._audit(
             "SearchUsers",
             context,
@@ -536,6 +562,7 @@ class FaceCollectionService:
             "FaceModelVersion": FACE_MODEL_VERSION,
             "SearchedFace": {"FaceDetail": face_detail(probe, analyzed.width, analyzed.height)},
             "UnsearchedFaces": unsearched,
+            "UserMatchThreshold": threshold,  # not in Rekognition: the threshold applied (it may be the default)
         }
 
     # -------------------------------------------------------------------------------------- internals
@@ -543,11 +570,24 @@ class FaceCollectionService:
         return f"{self.arn_prefix}:collection/{cid}"
 
     def _threshold(self, collection: CollectionRecord, p: dict[str, Any], name: str) -> float:
+        """The request's threshold, checked against the floor (and the budget in identification collections),
+        or the budgeted default when the request names none."""
+        faces = self.store.count_faces(collection.collection_id)
+        if p.get(name) is None:
+            return self.default_threshold(collection, faces)
         threshold = v.percentage(p, name, collection.threshold_floor)
         if threshold < collection.threshold_floor:
             raise InvalidParameterException(
                 f"{name} {threshold} is below collection {collection.collection_id}'s floor "
                 f"of {collection.threshold_floor}"
+            )
+        if self._refuses_over_budget(collection) and risk.exceeds_budget(threshold, faces, self.budget):
+            expected = risk.expected_false_candidates(threshold, faces)
+            raise InvalidParameterException(
+                f"{name} {threshold} would return {expected:.3g} false candidates on average per search of someone "
+                f"not in collection {collection.collection_id} ({faces} faces × FMR "
+                f"{risk.fmr_at_similarity(threshold):.3g} per comparison), over its limit of {self.budget}; use "
+                f"≥ {self.default_threshold(collection, faces)} or omit {name} for the budgeted default"
             )
         return threshold
 
