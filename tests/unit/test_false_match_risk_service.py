@@ -6,6 +6,7 @@ FMR(S) = ((100 − S)/100)³."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 
 import numpy as np
@@ -105,3 +106,39 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("FACESEARCH_FALSE_CANDIDATE_BUDGET", "0")
     with pytest.raises(ValueError, match="FACESEARCH_FALSE_CANDIDATE_BUDGET"):
         load_settings()
+
+
+def test_collection_report_names_near_duplicates_under_different_names_and_the_searches(tmp_path, capsys):
+    """`facesearch collection report C`: one person stored as "alice" and as "alicia" is flagged; two photos of
+    "bob" under the same name, and a face without a name, are not."""
+    from facesearch.cli import main
+
+    svc = build_service(load_settings(backend="embedded", home=tmp_path))  # JSONL audit, as the CLI reads it
+    svc.create_collection(CollectionId="c")
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(3, 128)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    close = 0.01 * rng.normal(size=128).astype(np.float32)
+    vectors = [base[0], base[0] + close, base[1], base[1] + close, base[2], base[2] + close]
+    names = ["alice", "alicia", "bob", "bob", "carol", None]
+    records = [
+        dataclasses.replace(r, face_id=_uuid(i), external_image_id=n)
+        for i, (r, n) in enumerate(zip(face_records(vectors), names, strict=True))
+    ]
+    svc.store.add_faces("c", records)
+    svc.search_faces(CollectionId="c", FaceId=_uuid(0))
+    svc.search_faces(CollectionId="c", FaceId=_uuid(2), FaceMatchThreshold=95)
+    svc.store.close()
+
+    assert main(["collection", "report", "c", "--data-dir", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["FaceCount"] == 6 and report["DefaultFaceMatchThreshold"] == 90.0
+    dups = report["NearDuplicatesUnderDifferentNames"]
+    assert [sorted(f["ExternalImageId"] for f in d["Faces"]) for d in dups] == [["alice", "alicia"]]
+    stats = report["SearchStatistics"]
+    assert stats["Searches"] == 2 and stats["Thresholds"] == {"Min": 90.0, "Median": 92.5, "Max": 95.0}
+    assert stats["SearchesWithAnyMatch"] == 2 and stats["MatchesPerSearch"] == 1.0  # alicia; bob's other photo
+
+    assert main(["collection", "report", "c", "--data-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "alice ↔ alicia" in text and "1 pair(s)" in text and "searches (audit)  2" in text
