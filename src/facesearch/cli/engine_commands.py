@@ -130,7 +130,8 @@ def summarize_eval(r: dict) -> str:
         f"all pairs          {r['impostor_pairs']:,} impostor, {r['genuine_pairs']:,} genuine",
         "similarity  distance  FMR         (false matches)   FNMR     (false non-matches)",
     ]
-    for row in r["error_rates"] + r["error_rates_at_fmr"]:
+    resolvable = [row for row in r["error_rates_at_fmr"] if row["resolvable"]]  # ≥ 10 false matches expected
+    for row in r["error_rates"] + resolvable:
         lines.append(
             f"{row['similarity']:>10.3f}  {row['distance']:.4f}    {row['fmr']:.2e}  ({row['false_matches']:>9,})"
             f"   {row['fnmr']:.4f}   ({row['false_non_matches']:,})"
