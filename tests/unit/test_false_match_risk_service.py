@@ -142,3 +142,17 @@ def test_collection_report_names_near_duplicates_under_different_names_and_the_s
     assert main(["collection", "report", "c", "--data-dir", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "alice ↔ alicia" in text and "1 pair(s)" in text and "searches (audit)  2" in text
+
+
+def test_a_collection_stored_with_the_old_floor_80_is_held_to_the_service_floor(tmp_path):
+    """Before the LFW refit, 80 meant distance 0.566; today it means 0.607. Such a collection is searched at ≥ 90."""
+    from facesearch.engine.types import FACE_MODEL_VERSION
+    from facesearch.store.records import CollectionRecord
+
+    svc, records = _service(tmp_path, 3)
+    svc.store.create_collection(CollectionRecord("old", records[0].indexed_at, FACE_MODEL_VERSION, 80.0, True))
+    svc.store.add_faces("old", records)
+    assert svc.describe_collection(CollectionId="old")["FaceMatchThresholdFloor"] == 90.0
+    with pytest.raises(InvalidParameterException, match="floor of 90"):
+        svc.search_faces(CollectionId="old", FaceId=_uuid(0), FaceMatchThreshold=80)
+    svc.store.close()

@@ -107,18 +107,23 @@ class FaceCollectionService:
             "FaceModelVersion": record.face_model_version,
             "CollectionARN": self._arn(record.collection_id),
             "CreationTimestamp": record.created_at,
-            "FaceMatchThresholdFloor": record.threshold_floor,
+            "FaceMatchThresholdFloor": self.floor(record),
             "ReviewRequired": record.review_required,
             # Not in Rekognition: what a search of this collection risks at its size (collections/risk.py).
             "DefaultFaceMatchThreshold": default,
             "FalseCandidateBudget": self.budget,
             "RefusesThresholdsOverBudget": self._refuses_over_budget(record),
-            "FalseMatchRisk": [risk.risk_at(t, faces) for t in sorted({record.threshold_floor, default})],
+            "FalseMatchRisk": [risk.risk_at(t, faces) for t in sorted({self.floor(record), default})],
         }
 
     def default_threshold(self, record: CollectionRecord, faces: int) -> float:
         """The threshold of a search that names none: within the false-candidate budget at the current size."""
-        return risk.budgeted_threshold(faces, budget=self.budget, floor=record.threshold_floor)
+        return risk.budgeted_threshold(faces, budget=self.budget, floor=self.floor(record))
+
+    def floor(self, record: CollectionRecord) -> float:
+        """The collection's floor, never below the service's: a collection created when similarity 80 meant a
+        stricter distance (before the LFW refit, docs/similarity.md) is held to today's service floor."""
+        return max(record.threshold_floor, self.default_floor)
 
     @staticmethod
     def _refuses_over_budget(record: CollectionRecord) -> bool:
@@ -575,11 +580,11 @@ class FaceCollectionService:
         faces = self.store.count_faces(collection.collection_id)
         if p.get(name) is None:
             return self.default_threshold(collection, faces)
-        threshold = v.percentage(p, name, collection.threshold_floor)
-        if threshold < collection.threshold_floor:
+        floor = self.floor(collection)
+        threshold = v.percentage(p, name, floor)
+        if threshold < floor:
             raise InvalidParameterException(
-                f"{name} {threshold} is below collection {collection.collection_id}'s floor "
-                f"of {collection.threshold_floor}"
+                f"{name} {threshold} is below collection {collection.collection_id}'s floor of {floor}"
             )
         if self._refuses_over_budget(collection) and risk.exceeds_budget(threshold, faces, self.budget):
             expected = risk.expected_false_candidates(threshold, faces)
