@@ -86,13 +86,15 @@ def describe(
     *,
     use_cache: bool = True,
     progress: bool = True,
+    fingerprint: str | None = None,
 ) -> DescribedSet:
     """Faces of every image, from the cache when this engine has described this folder before.
 
     ``engine_factory`` is called only on a cache miss, so a warm run does not even load the models.
+    ``fingerprint`` identifies the engine's configuration (``model_fingerprint``); default: a default engine.
     """
     root = Path(root)
-    fingerprint = _fingerprint_without_engine()
+    fingerprint = fingerprint or _fingerprint_without_engine()
     path = cache_file(root, images, fingerprint)
     if use_cache and path.is_file():
         loaded = _load(path, images)

@@ -24,7 +24,7 @@ from facesearch.collections import risk
 from facesearch.engine.similarity import DEFAULT_MATCH_DISTANCE, distance_from_similarity, similarity_from_distance
 from facesearch.evaluation import metrics
 from facesearch.evaluation.calibration import MIN_PAIRS, fit_fmr_curve
-from facesearch.evaluation.descriptors import DescribedSet, describe
+from facesearch.evaluation.descriptors import DescribedSet, describe, model_fingerprint
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 REPORT_SIMILARITIES = (50.0, 80.0, 90.0, 95.0, 99.0, 99.9)
@@ -109,7 +109,10 @@ def evaluate(
 
         return FaceEngine()
 
-    described = describe(data.root, data.images, factory, use_cache=use_cache, progress=progress)
+    fingerprint = model_fingerprint(engine) if hasattr(engine, "min_face_size") else None
+    described = describe(
+        data.root, data.images, factory, use_cache=use_cache, progress=progress, fingerprint=fingerprint
+    )
     described_at = time.perf_counter()
 
     index = {n: i for i, n in enumerate(described.images)}
