@@ -148,3 +148,66 @@ def test_open_set_split_keeps_strangers_out_of_every_gallery():
 def test_gallery_sizes_grow_to_all():
     assert gallery_sizes(3705) == [100, 300, 1000, 3000, 3705]
     assert gallery_sizes(50) == [50]
+
+
+def test_fitted_curve_passes_through_the_measured_fmr_levels(data):
+    from facesearch.evaluation.calibration import fit_fmr_curve
+
+    x, labels, _, impostor = data
+    s = metrics.score_all_pairs(x, labels, keep_below=2.0)
+    fit = fit_fmr_curve(s, min_pairs=5)
+    knots = fit["knots"]
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(knots))
+    assert knots[-1][1] == 0.0 and knots[-1][0] == pytest.approx(impostor.max(), abs=1e-3)
+    for d, level in knots[:-1]:
+        assert np.log10(max((impostor <= d + 1e-4).mean(), 1e-12)) == pytest.approx(level, abs=0.1)
+    assert fit["tail_slope_decades_per_distance"] > 0
+
+
+class _Face:
+    def __init__(self, box, vec):
+        self.box, self.confidence, self.descriptor = box, 0.99, np.asarray(vec, np.float32)
+
+
+class _FakeEngine:
+    """Two faces per image: a small one at the centre, a big one off-centre; counts its calls."""
+
+    calls = 0
+
+    def analyze(self, data: bytes):
+        from types import SimpleNamespace
+
+        _FakeEngine.calls += 1
+        k = float(data[0])
+        return SimpleNamespace(
+            width=100,
+            height=100,
+            faces=[_Face((0, 0, 60, 60), np.full(128, k)), _Face((40, 40, 70, 70), np.full(128, -k))],
+        )
+
+
+def test_descriptors_are_cached_per_dataset_and_reused_without_the_engine(tmp_path, monkeypatch):
+    from facesearch.evaluation.descriptors import describe
+    from facesearch.evaluation.report import labelled_face
+
+    monkeypatch.setenv("FACESEARCH_EVAL_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "ds" / "images").mkdir(parents=True)
+    for i in range(3):
+        (tmp_path / "ds" / "images" / f"p_{i}.jpg").write_bytes(bytes([i + 1]))
+    images = ["p_0.jpg", "p_1.jpg", "p_2.jpg"]
+    _FakeEngine.calls = 0
+    first = describe(tmp_path / "ds", images, _FakeEngine, progress=False)
+    assert _FakeEngine.calls == 3 and not first.from_cache and len(first.descriptors) == 6
+
+    def no_engine():
+        raise AssertionError("cache miss")
+
+    again = describe(tmp_path / "ds", images, no_engine, progress=False)
+    assert again.from_cache
+    np.testing.assert_array_equal(again.descriptors, first.descriptors)
+    np.testing.assert_array_equal(again.faces_of(1), [2, 3])
+    # The face nearest the centre among those at least half as wide as the widest (30 ≥ 60/2): the second.
+    assert labelled_face(again, 1) == 3
+    # A different image list is a different dataset: described again.
+    describe(tmp_path / "ds", images[:2], _FakeEngine, progress=False)
+    assert _FakeEngine.calls == 5
