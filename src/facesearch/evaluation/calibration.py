@@ -51,3 +51,30 @@ def fit_fmr_curve(scores: PairScores, *, min_pairs: int = MIN_PAIRS) -> dict:
         "impostor_pairs": n,
         "min_pairs": min_pairs,
     }
+
+
+def holdout_check(
+    x: np.ndarray, labels: np.ndarray, targets: tuple[float, ...], *, seed: int = 0, keep_below: float = 0.62
+) -> list[dict]:
+    """Out-of-sample check of a fit: people split in two halves; for each target FMR, the distance that gives it
+    on half A, and the FMR measured at that distance on half B (whose people A never saw)."""
+    from facesearch.evaluation.metrics import score_all_pairs
+
+    people = np.unique(labels)
+    half = np.random.default_rng(seed).permutation(people)[: people.size // 2]
+    in_a = np.isin(labels, half)
+    a = score_all_pairs(x[in_a], labels[in_a], keep_below=keep_below)
+    b = score_all_pairs(x[~in_a], labels[~in_a], keep_below=keep_below)
+    out = []
+    for target in targets:
+        d = a.distance_at_fmr(target)
+        out.append(
+            {
+                "target_fmr": target,
+                "distance_fitted_on_a": round(d, 5),
+                "fmr_on_b": b.fmr(d),
+                "false_matches_on_b": b.false_matches(d),
+                "impostor_pairs_b": b.impostor_pairs,
+            }
+        )
+    return out

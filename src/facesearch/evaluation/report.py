@@ -23,7 +23,7 @@ import numpy as np
 from facesearch.collections import risk
 from facesearch.engine.similarity import DEFAULT_MATCH_DISTANCE, distance_from_similarity, similarity_from_distance
 from facesearch.evaluation import metrics
-from facesearch.evaluation.calibration import MIN_PAIRS, fit_fmr_curve
+from facesearch.evaluation.calibration import MIN_PAIRS, fit_fmr_curve, holdout_check
 from facesearch.evaluation.descriptors import DescribedSet, describe, model_fingerprint
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -147,6 +147,8 @@ def evaluate(
     scores = metrics.score_all_pairs(x, labels, keep_below=max(match_distance, 0.62))
     report.update(_all_pairs(scores, names, x, labels))
     report["similarity_fit"] = fit_fmr_curve(scores) if scores.impostor_pairs >= 10 * MIN_PAIRS else None
+    if scores.impostor_pairs >= 1_000_000:  # enough pairs on each half to say something at 1e-5
+        report["similarity_fit_holdout"] = holdout_check(x, labels, REPORT_FMRS)
 
     correct, total, missed = metrics.rank1_leave_one_out(x, labels)
     report.update(rank1=correct, rank1_total=total, rank1_misses=[names[k] for k in missed[:200]])
