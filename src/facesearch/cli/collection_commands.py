@@ -57,7 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("image", type=Path)
     search.add_argument("--collection", required=True)
     search.add_argument("--all-faces", action="store_true", help="search every face, not just the largest")
-    search.add_argument("--threshold", type=float, default=None, help="FaceMatchThreshold (default: the floor)")
+    search.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="FaceMatchThreshold (default: the lowest within the false-candidate budget at the collection's size)",
+    )
     search.add_argument("--max-faces", type=int, default=10)
     search.add_argument("--annotate", type=Path, metavar="OUT.jpg")
     search.add_argument("--json", action="store_true")
