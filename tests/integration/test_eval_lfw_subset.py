@@ -133,6 +133,8 @@ def test_a_second_run_reuses_the_cached_descriptors_without_the_engine(cold, lfw
 def test_cli_json_has_the_documented_keys(cold, lfw_subset, eval_cache, capsys):
     from facesearch.cli import main
 
-    assert main(["eval", str(lfw_subset), "--json"]) == 0
+    plots = lfw_subset.parent / "cli-plots"
+    assert main(["eval", str(lfw_subset), "--json", "--plots", str(plots)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert {"tenfold_accuracy_mean", "tenfold_accuracy_std", "error_rates"} <= set(report)
+    assert (plots / "det.png").is_file() and report["descriptors_from_cache"]

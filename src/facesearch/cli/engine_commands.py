@@ -32,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("dataset", type=Path)
     ev.add_argument("--json", action="store_true", help="print the full JSON report")
     ev.add_argument("--match-distance", type=float, default=None, help="override the calibrated distance")
-    ev.add_argument("--plots", type=Path, default=None, metavar="DIR", help="write det.png, fpir_gallery_size.png")
+    ev.add_argument(
+        "--plots", type=Path, default=None, metavar="DIR", help="det.png, fpir_gallery_size.png (default out/eval/NAME)"
+    )
+    ev.add_argument("--no-plots", action="store_true", help="write no plots")
     ev.add_argument("--no-cache", action="store_true", help="describe every image again (~/.cache/facesearch/eval)")
     ev.set_defaults(func=cmd_eval)
 
@@ -88,7 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         match_distance=args.match_distance or DEFAULT_MATCH_DISTANCE,
         use_cache=not args.no_cache,
         progress=True,  # on stderr, so --json output stays clean
-        plots_dir=args.plots,
+        plots_dir=_plots_dir(args),
     )
     if args.json:
         json.dump(report, sys.stdout, indent=2)
@@ -96,6 +99,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(summarize_eval(report))
     return 0
+
+
+def _plots_dir(args: argparse.Namespace) -> Path | None:
+    """--plots DIR, else out/eval/NAME when matplotlib (a dev/cli extra) is installed; --no-plots: none."""
+    import importlib.util
+
+    if args.no_plots:
+        return None
+    if args.plots is not None:
+        return args.plots
+    return Path("out") / "eval" / args.dataset.resolve().name if importlib.util.find_spec("matplotlib") else None
 
 
 def summarize_eval(r: dict) -> str:
