@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from facesearch.collections.risk import DEFAULT_BUDGET
 from facesearch.engine.similarity import DEFAULT_THRESHOLD
 
 ENV_PREFIX = "FACESEARCH_"
@@ -55,7 +56,7 @@ class Settings(BaseSettings):
     event_bus: str | None = None
     min_floor: float = Field(default=DEFAULT_THRESHOLD, ge=0, le=100, description="service-wide threshold floor")
     allow_low_floor: bool = Field(
-        default=False, description="must be set (1/true) to run with min_floor below 80; audited at start-up"
+        default=False, description="must be set (1/true) to run with min_floor below the default; audited at start-up"
     )
     audit_key: str | None = Field(
         default=None, repr=False, description="HMAC key sealing audit records; default: a key file in home (0600)"
@@ -64,6 +65,9 @@ class Settings(BaseSettings):
         default=None, description="where sealed checkpoints of the audit chain head go; default: beside the log"
     )
     audit_checkpoint_every: int = Field(default=10, ge=1, description="write a checkpoint every N audit records")
+    false_candidate_budget: float = Field(
+        default=DEFAULT_BUDGET, gt=0, description="expected false candidates per stranger search (default threshold)"
+    )
     region: str | None = Field(default=None, validation_alias="AWS_REGION")
     arn_prefix: str = "arn:aws:rekognition:local:000000000000"
 

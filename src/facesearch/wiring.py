@@ -126,4 +126,5 @@ def build_service(
         arn_prefix=settings.arn_prefix,
         min_floor=settings.min_floor,
         allow_low_floor=settings.allow_low_floor,
+        false_candidate_budget=settings.false_candidate_budget,
     )

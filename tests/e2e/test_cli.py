@@ -81,7 +81,7 @@ def test_errors_are_clear_and_exit_nonzero(home, faces_dev, capsys):
     code, _, err = run(
         capsys, "search", str(faces_dev / "images" / "img1.jpg"), "--collection", "c", "--threshold", "50"
     )
-    assert code == 1 and "floor of 80" in err
+    assert code == 1 and "floor of 90" in err
 
 
 def test_index_exits_1_when_every_input_failed(home, tmp_path, capsys):

@@ -19,16 +19,19 @@ def test_every_photo_decodes_and_yields_a_face(report):
     assert report["errors"] == {} and report["no_face"] == [] and report["images"] == 64
 
 
-def test_pairs_accuracy_at_the_default_threshold_is_at_least_99_6_percent(report):
+def test_pairs_at_the_default_threshold_accept_no_stranger_and_reject_few_true_pairs(report):
+    """The default (similarity 90, FMR 10⁻³ on LFW) is stricter than faces-dev's own best cut: today 0 false
+    accepts and 4 false rejects of 140 (99.23 %); the old faces-dev-calibrated 0.566 reached 99.81 %."""
     assert report["pairs_scored"] == 520
-    assert report["pairs_accuracy"] >= 0.996
     assert report["pairs_false_accepts"] == 0
+    assert report["pairs_false_rejects"] <= 4
+    assert report["pairs_accuracy"] >= 0.99
 
 
-def test_default_threshold_sits_inside_the_calibrated_range(report):
-    """If the engine changes (detector, alignment, model), recalibrate DEFAULT_MATCH_DISTANCE."""
-    lo, hi = report["pairs_996_no_false_accept_range"]
-    assert lo <= DEFAULT_MATCH_DISTANCE < hi
+def test_default_threshold_accepts_no_different_person_pair_of_faces_dev(report):
+    """If the engine changes (detector, alignment, model), refit the scale on LFW (engine/similarity.py)."""
+    _, first_different = report["pairs_996_no_false_accept_range"]
+    assert first_different > DEFAULT_MATCH_DISTANCE
 
 
 def test_rank1_leave_one_out_is_perfect(report):
@@ -36,9 +39,9 @@ def test_rank1_leave_one_out_is_perfect(report):
 
 
 def test_open_set_false_accepts_are_reported_and_do_not_grow(report):
-    """Goal 0; today 5 (look-alike actors person07/person08 at distance 0.514, plus three near 0.55)."""
+    """Goal 0; today 3 (look-alike actors person07/person08 at distance 0.514, and img29 at 0.542)."""
     assert report["open_set_trials"] == 61
-    assert report["open_set_false_accepts"] <= 5
+    assert report["open_set_false_accepts"] <= 3
     assert len(report["open_set_false_accept_list"]) == report["open_set_false_accepts"]
 
 

@@ -75,7 +75,7 @@ class TestCollections:
         described = service.describe_collection(CollectionId="gallery")
         assert described["FaceCount"] == 0 and described["UserCount"] == 0
         assert described["FaceModelVersion"] == out["FaceModelVersion"]
-        assert "CreationTimestamp" in described and described["FaceMatchThresholdFloor"] == 80.0
+        assert "CreationTimestamp" in described and described["FaceMatchThresholdFloor"] == 90.0
         assert service.list_collections()["CollectionIds"] == ["gallery"]
         assert service.delete_collection(CollectionId="gallery")["StatusCode"] == 200
         assert service.list_collections()["CollectionIds"] == []
@@ -271,7 +271,7 @@ class TestSearch:
         out = service.search_faces_by_image(CollectionId="c", Image=image, context=ctx)
         record = audit.records[-1]
         assert record.operation == "SearchFacesByImage" and record.caller == ctx.caller
-        assert record.purpose == "case-42" and record.threshold == 80.0 and record.collection_id == "c"
+        assert record.purpose == "case-42" and record.threshold == 90.0 and record.collection_id == "c"
         import hashlib
 
         assert record.query_image_sha256 == hashlib.sha256(image["Bytes"]).hexdigest()

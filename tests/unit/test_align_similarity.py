@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -11,7 +12,13 @@ from facesearch.engine.align import TEMPLATE, align_face, similarity_transform
 from facesearch.engine.quality import QualityFilter, assess_quality, estimate_pose, quality_reasons
 from facesearch.engine.similarity import (
     DEFAULT_MATCH_DISTANCE,
+    FMR_CURVE,
+    TAIL_SLOPE,
     distance_from_similarity,
+    fmr_at_similarity,
+    legacy_to_current,
+    log10_fmr_at_distance,
+    similarity_at_fmr,
     similarity_from_distance,
 )
 
@@ -68,10 +75,31 @@ def test_quality_filter_names_each_failing_reason():
     assert quality_reasons(q, 0.5, "NONE") == []
 
 
-def test_similarity_is_80_at_the_default_match_distance_and_monotone():
-    assert similarity_from_distance(DEFAULT_MATCH_DISTANCE) == pytest.approx(80.0)
-    sims = similarity_from_distance(np.linspace(0, 2, 50))
-    assert np.all(np.diff(sims) < 0) and sims[0] > 99.9 and sims[-1] < 0.01
+def test_similarity_is_90_at_the_default_match_distance_and_monotone():
+    assert similarity_from_distance(DEFAULT_MATCH_DISTANCE) == pytest.approx(90.0)
+    sims = similarity_from_distance(np.linspace(0, FMR_CURVE[-1][0], 60))
+    assert np.all(np.diff(sims) < 0) and sims[0] > 99.99 and sims[-1] == pytest.approx(0.0)
+    assert similarity_from_distance(2.0) == 0.0  # beyond every impostor distance LFW has
+
+
+@pytest.mark.parametrize(("similarity", "fmr"), [(90.0, 1e-3), (95.0, 1.25e-4), (99.0, 1e-6), (50.0, 0.125)])
+def test_a_similarity_stands_for_a_false_match_rate(similarity, fmr):
+    """The scale's one sentence: a share ((100 − S)/100)³ of different-person pairs scores S or more."""
+    assert fmr_at_similarity(similarity) == pytest.approx(fmr)
+    assert similarity_at_fmr(fmr) == pytest.approx(similarity)
+    assert 10 ** log10_fmr_at_distance(distance_from_similarity(similarity)) == pytest.approx(fmr)
+
+
+def test_the_curve_is_lfws_measured_knots_and_a_straight_tail_below_them():
+    d0, level0 = FMR_CURVE[0]
+    assert log10_fmr_at_distance(d0) == pytest.approx(level0)
+    assert log10_fmr_at_distance(d0 - 0.1) == pytest.approx(level0 - 0.1 * TAIL_SLOPE)
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(FMR_CURVE))
+
+
+def test_legacy_similarities_convert_at_the_same_distance():
+    assert legacy_to_current(80.0) == pytest.approx(similarity_from_distance(0.566))
+    assert legacy_to_current(80.0) == pytest.approx(87.03, abs=0.01)
 
 
 @pytest.mark.parametrize("threshold", [1.0, 50.0, 80.0, 95.0, 99.0, 99.9])

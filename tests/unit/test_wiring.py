@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from facesearch.engine.similarity import DEFAULT_THRESHOLD
 from facesearch.settings import Settings, SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +20,7 @@ class TestSettings:
     def test_defaults_are_the_embedded_store_in_facesearch_home(self, monkeypatch, tmp_path):
         monkeypatch.setenv("FACESEARCH_HOME", str(tmp_path))
         s = load_settings()
-        assert (s.backend, s.home, s.audit_sink, s.min_floor) == ("embedded", tmp_path, "jsonl", 80.0)
+        assert (s.backend, s.home, s.audit_sink, s.min_floor) == ("embedded", tmp_path, "jsonl", DEFAULT_THRESHOLD)
 
     def test_a_bad_value_names_the_variable(self, monkeypatch):
         monkeypatch.setenv("FACESEARCH_BACKEND", "postgres")

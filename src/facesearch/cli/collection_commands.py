@@ -32,13 +32,17 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     coll = sub.add_parser("collection", help="manage collections")
-    coll.add_argument("action", choices=["create", "list", "describe", "update", "delete"])
+    coll.add_argument("action", choices=["create", "list", "describe", "update", "delete", "report"])
     coll.add_argument("collection_id", nargs="?")
     coll.add_argument(
         "--floor",
         type=float,
         default=None,
-        help="minimum FaceMatchThreshold (default: the service minimum, 80); update changes it (audited)",
+        help="minimum FaceMatchThreshold (default: the service minimum, 90); update changes it (audited)",
+    )
+    coll.add_argument("--json", action="store_true", help="report: print JSON")
+    coll.add_argument(
+        "--similarity", type=float, default=None, help="report: near-duplicates from (default: the default threshold)"
     )
     review = coll.add_mutually_exclusive_group()
     review.add_argument("--no-review", action="store_true", help="matches don't require human review")
@@ -61,7 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("image", type=Path)
     search.add_argument("--collection", required=True)
     search.add_argument("--all-faces", action="store_true", help="search every face, not just the largest")
-    search.add_argument("--threshold", type=float, default=None, help="FaceMatchThreshold (default: the floor)")
+    search.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="FaceMatchThreshold (default: the lowest within the false-candidate budget at the collection's size)",
+    )
     search.add_argument("--max-faces", type=positive_int, default=10)
     search.add_argument("--annotate", type=Path, metavar="OUT.jpg")
     search.add_argument("--json", action="store_true")
@@ -133,9 +142,55 @@ def cmd_collection(args: argparse.Namespace) -> int:
             _print(service.create_collection(context=ctx, **params))
         elif args.action == "describe":
             _print(service.describe_collection(CollectionId=args.collection_id))
+        elif args.action == "report":
+            from facesearch.collections.report import collection_report
+
+            reader = getattr(service.audit, "read", None)
+            report = collection_report(
+                service, args.collection_id, reader() if reader else [], similarity=args.similarity
+            )
+            if args.json:
+                _print(report)
+            else:
+                print(summarize_report(report))
         else:
             _print(service.delete_collection(context=ctx, CollectionId=args.collection_id))
     return 0
+
+
+def summarize_report(r: dict[str, Any]) -> str:
+    lines = [
+        f"collection        {r['CollectionId']}: {r['FaceCount']:,} faces, {r['UserCount']:,} users",
+        f"floor / default   {r['FaceMatchThresholdFloor']} / {r['DefaultFaceMatchThreshold']} "
+        f"(default: lowest similarity within {r['FalseCandidateBudget']} false candidates per stranger search)",
+        "threshold  FMR/comparison  expected false candidates/search  P(any false candidate)",
+    ]
+    for risk in r["FalseMatchRisk"]:
+        lines.append(
+            f"{risk['Threshold']:>9}  {risk['FalseMatchRatePerComparison']:>14.3g}  "
+            f"{risk['ExpectedFalseCandidatesPerSearch']:>32.3g}  {risk['ProbabilityOfAnyFalseCandidate']:>22.3g}"
+        )
+    dups = r["NearDuplicatesUnderDifferentNames"]
+    if dups is None:
+        lines.append(f"near-duplicates   not checked: {r['NearDuplicatesSkipped']}")
+    else:
+        lines.append(
+            f"near-duplicates   {len(dups)} pair(s) of faces under different names at similarity "
+            f"≥ {r['NearDuplicateSimilarity']} (the same person under two names, or look-alikes):"
+        )
+        for d in dups[:20]:
+            a, b = (f.get("UserId") or f.get("ExternalImageId") for f in d["Faces"])
+            ids = " ".join(f["FaceId"] for f in d["Faces"])
+            lines.append(f"                  {d['Similarity']:.2f}  {a} ↔ {b}  ({ids})")
+    st = r["SearchStatistics"]
+    thr = st["Thresholds"]
+    lines.append(
+        f"searches (audit)  {st['Searches']} by {st['Callers']} caller(s) {st['ByOperation'] or ''}; "
+        f"{st['SearchesWithAnyMatch']} with a match, {st['MatchesPerSearch']} matches per search; "
+        f"{st['WithoutPurpose']} without a purpose"
+        + (f"; thresholds {thr['Min']}–{thr['Max']} (median {thr['Median']})" if thr else "")
+    )
+    return "\n".join(lines)
 
 
 def iter_images(paths: list[Path]) -> list[Path]:

@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("dataset", type=Path)
     ev.add_argument("--json", action="store_true", help="print the full JSON report")
     ev.add_argument("--match-distance", type=float, default=None, help="override the calibrated distance")
+    ev.add_argument(
+        "--plots", type=Path, default=None, metavar="DIR", help="det.png, fpir_gallery_size.png (default out/eval/NAME)"
+    )
+    ev.add_argument("--no-plots", action="store_true", help="write no plots")
+    ev.add_argument("--no-cache", action="store_true", help="describe every image again (~/.cache/facesearch/eval)")
     ev.set_defaults(func=cmd_eval)
 
     demo = sub.add_parser("demo", help="the end-to-end demo on the shared datasets")
@@ -80,11 +85,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from facesearch.engine.engine import FaceEngine
     from facesearch.engine.similarity import DEFAULT_MATCH_DISTANCE
     from facesearch.evaluation import evaluate
 
-    report = evaluate(args.dataset, FaceEngine(), match_distance=args.match_distance or DEFAULT_MATCH_DISTANCE)
+    report = evaluate(
+        args.dataset,
+        match_distance=args.match_distance or DEFAULT_MATCH_DISTANCE,
+        use_cache=not args.no_cache,
+        progress=True,  # on stderr, so --json output stays clean
+        plots_dir=_plots_dir(args),
+    )
     if args.json:
         print_json(report)
     else:
@@ -92,12 +102,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plots_dir(args: argparse.Namespace) -> Path | None:
+    """--plots DIR, else out/eval/NAME when matplotlib (a dev/cli extra) is installed; --no-plots: none."""
+    import importlib.util
+
+    if args.no_plots:
+        return None
+    if args.plots is not None:
+        return args.plots
+    return Path("out") / "eval" / args.dataset.resolve().name if importlib.util.find_spec("matplotlib") else None
+
+
 def summarize_eval(r: dict) -> str:
     lines = [
-        f"dataset            {r['dataset']} ({r['images']} images)",
-        f"no face found in   {r['no_face'] or 'none'}",
-        f"errors             {r['errors'] or 'none'}",
+        f"dataset            {r['dataset']} ({r['images']} images, {r['identities']} people)",
+        f"no face found in   {_few(r['no_face']) or 'none'}",
+        f"errors             {_few(list(r['errors'])) or 'none'}",
     ]
+    if "tenfold_accuracy_mean" in r:
+        lines.append(
+            f"ten-fold accuracy  {r['tenfold_accuracy_mean']:.2%} ± {r['tenfold_accuracy_std']:.2%} "
+            "(threshold chosen on nine folds, tested on the tenth)"
+        )
     if "pairs_accuracy" in r:
         lines += [
             f"pairs accuracy     {r['pairs_accuracy']:.2%} at distance ≤ {r['match_distance']} "
@@ -106,7 +132,7 @@ def summarize_eval(r: dict) -> str:
             f"                   false accepts {r['pairs_false_accepts']}, false rejects {r['pairs_false_rejects']}",
         ]
     lines += [
-        f"rank-1             {r['rank1']}/{r['rank1_total']} (leave one out)",
+        f"rank-1             {r['rank1']}/{r['rank1_total']} (leave one out, probes whose person has another photo)",
         f"open-set           {r['open_set_false_accepts']} false accepts in {r['open_set_trials']} searches "
         "for people not in the gallery",
         (
@@ -114,9 +140,32 @@ def summarize_eval(r: dict) -> str:
             if r["group_faces_labelled"]
             else f"group photos       {r['group_faces_identified']} faces recognised (group photos carry no labels)"
         ),
-        f"speed              {r['ms_per_image_p50']} ms/image p50, {r['ms_per_image_p95']} ms p95",
+        f"speed              {r['ms_per_image_p50']} ms/image p50, {r['ms_per_image_p95']} ms p95"
+        + (" (when cached)" if r["descriptors_from_cache"] else ""),
+        f"all pairs          {r['impostor_pairs']:,} impostor, {r['genuine_pairs']:,} genuine",
+        "similarity  distance  FMR         (false matches)   FNMR     (false non-matches)",
     ]
+    resolvable = [row for row in r["error_rates_at_fmr"] if row["resolvable"]]  # ≥ 10 false matches expected
+    for row in r["error_rates"] + resolvable:
+        lines.append(
+            f"{row['similarity']:>10.3f}  {row['distance']:.4f}    {row['fmr']:.2e}  ({row['false_matches']:>9,})"
+            f"   {row['fnmr']:.4f}   ({row['false_non_matches']:,})"
+        )
+    ident = r.get("identification", {}).get("rows", [])
+    if ident:
+        lines.append("open set: gallery  similarity  FPIR (1-(1-FMR)^N)  false cand./search  FNIR   TPIR rank-1")
+        for row in ident:
+            lines.append(
+                f"{row['gallery_size']:>18,}  {row['similarity']:>10g}  {row['fpir']:.4f} ({row['predicted_fpir']:.4f})"
+                f"     {row['false_candidates_per_search']:>8.4f}        "
+                f"{row['fnir'] or 0:.4f} {row['tpir_rank1'] or 0:.4f}"
+            )
+    lines += [f"plot               {p}" for p in r.get("plots", [])]
     return "\n".join(lines)
+
+
+def _few(items: list[str], n: int = 5) -> str:
+    return ", ".join(items[:n]) + (f" … ({len(items)} in all)" if len(items) > n else "")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from facesearch.audit import AuditRecord, AuditSink
-from facesearch.collections import shapes
+from facesearch.collections import risk, shapes
 from facesearch.collections import validation as v
 from facesearch.collections.images import MAX_S3_BYTES as MAX_IMAGE_BYTES
 from facesearch.collections.images import image_bytes
@@ -83,6 +83,7 @@ class FaceCollectionService:
         arn_prefix: str = "arn:aws:rekognition:local:000000000000",
         min_floor: float = DEFAULT_THRESHOLD,
         allow_low_floor: bool = False,
+        false_candidate_budget: float = risk.DEFAULT_BUDGET,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if not 0 <= min_floor <= 100:
@@ -98,6 +99,9 @@ class FaceCollectionService:
         self.s3 = s3_client
         self.arn_prefix = arn_prefix
         self.min_floor = float(min_floor)
+        if false_candidate_budget <= 0:
+            raise ValueError(f"false_candidate_budget must be > 0, got {false_candidate_budget}")
+        self.budget = false_candidate_budget
         self.clock = clock
         if self.min_floor < SAFE_MIN_FLOOR:
             # Before the service serves anything: a lowered floor that leaves no record must not run.
@@ -168,15 +172,35 @@ class FaceCollectionService:
     def describe_collection(self, **p: Any) -> dict[str, Any]:
         v.known_parameters("DescribeCollection", p)
         record = self.store.get_collection(v.collection_id(p))
+        faces = self.store.count_faces(record.collection_id)
+        default = self.default_threshold(record, faces)
         return {
-            "FaceCount": self.store.count_faces(record.collection_id),
+            "FaceCount": faces,
             "UserCount": self.store.count_users(record.collection_id),
             "FaceModelVersion": record.face_model_version,
             "CollectionARN": self._arn(record.collection_id),
             "CreationTimestamp": record.created_at,
-            "FaceMatchThresholdFloor": max(record.threshold_floor, self.min_floor),  # what searches enforce
+            "FaceMatchThresholdFloor": self.floor(record),  # what searches enforce
             "ReviewRequired": record.review_required,
+            # Not in Rekognition: what a search of this collection risks at its size (collections/risk.py).
+            "DefaultFaceMatchThreshold": default,
+            "FalseCandidateBudget": self.budget,
+            "RefusesThresholdsOverBudget": self._refuses_over_budget(record),
+            "FalseMatchRisk": [risk.risk_at(t, faces) for t in sorted({self.floor(record), default})],
         }
+
+    def default_threshold(self, record: CollectionRecord, faces: int) -> float:
+        """The threshold of a search that names none: within the false-candidate budget at the current size."""
+        return risk.budgeted_threshold(faces, budget=self.budget, floor=self.floor(record))
+
+    def floor(self, record: CollectionRecord) -> float:
+        """The collection's floor, never below the service's: a collection created when similarity 80 meant a
+        stricter distance (before the LFW refit, docs/similarity.md) is held to today's service floor."""
+        return max(record.threshold_floor, self.min_floor)
+
+    @staticmethod
+    def _refuses_over_budget(record: CollectionRecord) -> bool:
+        return record.threshold_floor >= risk.IDENTIFICATION_FLOOR
 
     def list_collections(self, **p: Any) -> dict[str, Any]:
         v.known_parameters("ListCollections", p)
@@ -399,7 +423,12 @@ class FaceCollectionService:
         self._audit(
             "SearchFaces", context, cid, threshold=threshold, face_id=fid, results=shapes.audit_matches(matches)
         )
-        return {"SearchedFaceId": fid, "FaceMatches": matches, "FaceModelVersion": FACE_MODEL_VERSION}
+        return {
+            "SearchedFaceId": fid,
+            "FaceMatches": matches,
+            "FaceModelVersion": FACE_MODEL_VERSION,
+            "FaceMatchThreshold": threshold,  # not in Rekognition: the threshold applied (it may be the default)
+        }
 
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         with self._attempt("SearchFacesByImage", context, p) as trace:
@@ -428,6 +457,7 @@ class FaceCollectionService:
             matched = self._matches(collection, neighbors, threshold)
             searched.append({**shapes.box_and_confidence(face, analyzed), "FaceMatches": matched})
         out = shapes.search_faces_by_image_response(searched, all_faces)
+        out["FaceMatchThreshold"] = threshold  # not in Rekognition: the threshold applied (it may be the default)
         self._audit(
             "SearchFacesByImage",
             context,
@@ -673,6 +703,7 @@ class FaceCollectionService:
             probes, exclude_user = [f.vector for f in faces], uid
             out["SearchedUser"] = {"UserId": uid}
         out["UserMatches"] = self._user_matches(cid, probes, threshold, max_users, exclude_user)
+        out["UserMatchThreshold"] = threshold  # not in Rekognition: the threshold applied (it may be the default)
         self._audit(
             "SearchUsers",
             context,
@@ -725,6 +756,7 @@ class FaceCollectionService:
             "FaceModelVersion": FACE_MODEL_VERSION,
             "SearchedFace": {"FaceDetail": face_detail(probe, analyzed.width, analyzed.height)},
             "UnsearchedFaces": unsearched,
+            "UserMatchThreshold": threshold,  # not in Rekognition: the threshold applied (it may be the default)
         }
 
     # -------------------------------------------------------------------------------------- internals
@@ -732,9 +764,13 @@ class FaceCollectionService:
         return f"{self.arn_prefix}:collection/{cid}"
 
     def _threshold(self, collection: CollectionRecord, p: dict[str, Any], name: str) -> float:
-        """The search's threshold: at least the service minimum and the collection's floor, whatever the stored
-        collection record says (a record edited in the store cannot lower the service minimum)."""
-        floor = max(collection.threshold_floor, self.min_floor)
+        """The search's threshold: the request's, checked against the floor (at least the service minimum and the
+        collection's floor, whatever the stored record says) and, in identification collections, against the
+        false-candidate budget; or the budgeted default when the request names none."""
+        faces = self.store.count_faces(collection.collection_id)
+        if p.get(name) is None:
+            return self.default_threshold(collection, faces)
+        floor = self.floor(collection)
         threshold = v.percentage(p, name, floor)
         if threshold < floor:
             whose = (
@@ -743,6 +779,14 @@ class FaceCollectionService:
                 else "the service minimum floor"
             )
             raise InvalidParameterException(f"{name} {threshold} is below {whose} of {floor:g}")
+        if self._refuses_over_budget(collection) and risk.exceeds_budget(threshold, faces, self.budget):
+            expected = risk.expected_false_candidates(threshold, faces)
+            raise InvalidParameterException(
+                f"{name} {threshold} would return {expected:.3g} false candidates on average per search of someone "
+                f"not in collection {collection.collection_id} ({faces} faces × FMR "
+                f"{risk.fmr_at_similarity(threshold):.3g} per comparison), over its limit of {self.budget}; use "
+                f"≥ {self.default_threshold(collection, faces)} or omit {name} for the budgeted default"
+            )
         return threshold
 
     def _search(self, cid: str, vector: np.ndarray | None, k: int, threshold: float) -> list[Neighbor]:

@@ -66,7 +66,7 @@ def run_demo(datasets: Path, out: Path) -> int:
                     also = len({m["Face"]["ExternalImageId"] for m in face["FaceMatches"]})
                     print(f"  face {i}: {who}  similarity {best['Similarity']:.2f}  ({also} gallery photos matched)")
                 else:
-                    print(f"  face {i}: no one in the gallery (all below similarity 80)")
+                    print(f"  face {i}: no one in the gallery (all below the search threshold)")
             print(f"  annotated → {annotate_search(path, result['SearchedFaces'], out / f'search-{name}')}")
 
     print(f"\n== 3. Accuracy of the engine on {faces_dev}")
