@@ -143,6 +143,7 @@ QUERY = {"S3Object": {"Bucket": QUERIES, "Name": "staff/visitor.jpg"}}
 API = {
     "CreateCollection": {"CollectionId": "staff"},
     "DescribeCollection": {"CollectionId": "staff"},
+    "UpdateCollection": {"CollectionId": "staff", "FaceMatchThresholdFloor": 95},
     "ListCollections": {"MaxResults": 10},
     "IndexFaces": {"CollectionId": "staff", "Image": IMAGE, "ExternalImageId": "alice", "QualityFilter": "AUTO"},
     "ListFaces": {"CollectionId": "staff", "MaxResults": 100},

@@ -1,4 +1,4 @@
-"""The threshold floor cannot be lowered without trace: a service minimum from settings (80 unless explicitly
+"""The threshold floor cannot be lowered without trace: a service minimum from settings (90 unless explicitly
 and audibly lowered), enforced by every search on top of the collection's floor, changed per collection only
 through the audited UpdateCollection. No models: faces are put in the store directly, searched by FaceId."""
 
@@ -14,6 +14,7 @@ import pytest
 from facesearch.audit import MemoryAuditSink
 from facesearch.cli import main
 from facesearch.collections.service import FaceCollectionService
+from facesearch.engine.similarity import DEFAULT_THRESHOLD
 from facesearch.errors import AuditWriteError, InvalidParameterException
 from facesearch.settings import SettingsError, load_settings
 from facesearch.store.embedded import EmbeddedStore
@@ -61,7 +62,7 @@ def strangers(store: EmbeddedStore, audit: MemoryAuditSink):
 
 
 class TestServiceMinimum:
-    def test_settings_refuse_a_minimum_below_80_without_the_explicit_setting(self):
+    def test_settings_refuse_a_minimum_below_the_default_without_the_explicit_setting(self):
         with pytest.raises(SettingsError, match="FACESEARCH_ALLOW_LOW_FLOOR"):
             load_settings(min_floor=0)
 
@@ -76,7 +77,7 @@ class TestServiceMinimum:
         assert service.min_floor == 60
         [record] = audit.records
         assert record.operation == "ConfigureServiceFloor" and record.threshold == 60
-        assert record.details["safe_min_floor"] == 80
+        assert record.details["safe_min_floor"] == DEFAULT_THRESHOLD
 
     def test_a_lowered_minimum_that_cannot_be_recorded_does_not_start(self, store):
         class Broken:
@@ -96,13 +97,13 @@ class TestServiceMinimum:
 class TestSearchesEnforceTheFloor:
     def test_threshold_zero_is_refused_and_returns_no_stranger(self, strangers):
         service, probe = strangers
-        with pytest.raises(InvalidParameterException, match="floor of 80"):
+        with pytest.raises(InvalidParameterException, match="floor of 90"):
             service.search_faces(CollectionId="c", FaceId=probe, FaceMatchThreshold=0)
         assert service.search_faces(CollectionId="c", FaceId=probe)["FaceMatches"] == []
 
     def test_a_collection_created_with_floor_zero_is_refused(self, strangers):
         service, _ = strangers
-        with pytest.raises(InvalidParameterException, match="service floor 80"):
+        with pytest.raises(InvalidParameterException, match="service floor 90"):
             service.create_collection(CollectionId="low", FaceMatchThresholdFloor=0)
 
     def test_a_collection_record_edited_in_the_store_cannot_lower_the_floor(self, strangers, store):
@@ -110,10 +111,10 @@ class TestSearchesEnforceTheFloor:
         service, probe = strangers
         old = store.get_collection("c")
         store.update_collection(CollectionRecord("c", old.created_at, old.face_model_version, 0.0, False))
-        with pytest.raises(InvalidParameterException, match="service minimum floor of 80"):
+        with pytest.raises(InvalidParameterException, match="service minimum floor of 90"):
             service.search_faces(CollectionId="c", FaceId=probe, FaceMatchThreshold=0)
         assert service.search_faces(CollectionId="c", FaceId=probe)["FaceMatches"] == []
-        assert service.describe_collection(CollectionId="c")["FaceMatchThresholdFloor"] == 80
+        assert service.describe_collection(CollectionId="c")["FaceMatchThresholdFloor"] == DEFAULT_THRESHOLD
         with pytest.raises(InvalidParameterException):
             service.search_users(CollectionId="c", FaceId=probe, UserMatchThreshold=0)
 
@@ -142,7 +143,7 @@ class TestUpdateCollection:
         intent, outcome = audit.records
         assert (intent.phase, outcome.phase) == ("intent", "outcome")
         assert intent.operation_id == outcome.operation_id
-        assert outcome.details["floor"] == {"old": 80.0, "new": 95.0}
+        assert outcome.details["floor"] == {"old": DEFAULT_THRESHOLD, "new": 95.0}
         with pytest.raises(InvalidParameterException, match="floor of 95"):
             service.search_faces(CollectionId="c", FaceId=probe, FaceMatchThreshold=90)
 
@@ -171,18 +172,18 @@ class TestUpdateCollection:
         service.audit = FailsOnOutcome()
         with pytest.raises(AuditWriteError, match="rolled back"):
             service.update_collection(CollectionId="c", FaceMatchThresholdFloor=99)
-        assert store.get_collection("c").threshold_floor == 80
+        assert store.get_collection("c").threshold_floor == DEFAULT_THRESHOLD
 
 
 def test_cli_collection_update_changes_the_floor_through_the_audited_operation(tmp_path, capsys):
     home = ["--data-dir", str(tmp_path)]
     assert main(["collection", "create", "c", *home]) == 0
-    assert main(["collection", "update", "c", "--floor", "90", *home]) == 0
+    assert main(["collection", "update", "c", "--floor", "95", *home]) == 0
     assert main(["collection", "update", "c", "--floor", "50", *home]) == 1
     assert main(["collection", "update", "c", *home]) == 2  # nothing to update: usage
     capsys.readouterr()
     assert main(["audit", "--operation", "UpdateCollection", "--json", *home]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3  # intent + outcome of 90, refusal of 50
+    assert len(lines) == 3  # intent + outcome of 95, refusal of 50
     assert main(["collection", "describe", "c", *home]) == 0
-    assert '"FaceMatchThresholdFloor": 90.0' in capsys.readouterr().out
+    assert '"FaceMatchThresholdFloor": 95.0' in capsys.readouterr().out

@@ -20,6 +20,7 @@ from functions_harness import (  # noqa: F401  (aws is a fixture)
     sample,
 )
 
+from facesearch.engine.similarity import DEFAULT_THRESHOLD
 from facesearch.store.records import FaceRecord
 
 ANALYST = "arn:aws:iam::123456789012:user/analyst"
@@ -82,7 +83,7 @@ def test_every_sample_request_reaches_its_operation(app):
         assert headers["Content-Type"] == "application/x-amz-json-1.1"
         answers[operation] = body
     assert answers["ListCollections"]["CollectionIds"] == ["staff"]
-    assert answers["DescribeCollection"]["FaceMatchThresholdFloor"] == 80.0
+    assert answers["DescribeCollection"]["FaceMatchThresholdFloor"] == DEFAULT_THRESHOLD
     assert isinstance(answers["DescribeCollection"]["CreationTimestamp"], float)  # epoch seconds, as AWS sends
     assert answers["AssociateFaces"]["UnsuccessfulFaceAssociations"][0]["Reasons"] == ["FACE_NOT_FOUND"]
     assert answers["ListUsers"]["Users"] == [{"UserId": "alice", "UserStatus": "CREATED"}]
@@ -139,7 +140,7 @@ def test_a_search_whose_audit_record_cannot_be_written_returns_no_result(app):
     ids = _store_faces(app, 2)
     app.runtime.service.audit.bucket = "no-such-audit-bucket"
     status, headers, body = call(app, "SearchFaces", {"CollectionId": "staff", "FaceId": ids[0]})
-    assert (status, headers["x-amzn-ErrorType"]) == (500, "InternalServerError")
+    assert (status, headers["x-amzn-ErrorType"]) == (503, "ServiceUnavailableException")
     assert "FaceMatches" not in body
 
 

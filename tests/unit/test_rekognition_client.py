@@ -16,6 +16,7 @@ from urllib3.response import HTTPResponse
 from facesearch.audit import MemoryAuditSink
 from facesearch.aws.protocol import RekognitionProtocol
 from facesearch.client import rekognition_client
+from facesearch.engine.similarity import DEFAULT_THRESHOLD
 from facesearch.settings import load_settings
 from facesearch.store.records import FaceRecord
 from facesearch.wiring import build_service
@@ -111,7 +112,7 @@ def test_the_review_flag_and_match_explanation_reach_the_caller(service):
     assert match["MatchExplanation"]["Source"] == "s3://gallery/collections/staff/p/a.jpg"
     assert match["Face"]["FaceId"] == ids[1] and isinstance(match["Similarity"], float)
     described = client.describe_collection(CollectionId="staff")
-    assert described["FaceMatchThresholdFloor"] == 80.0 and described["ReviewRequired"] is True
+    assert described["FaceMatchThresholdFloor"] == DEFAULT_THRESHOLD and described["ReviewRequired"] is True
     assert isinstance(described["CreationTimestamp"], datetime)  # parsed fields keep botocore's types
 
 

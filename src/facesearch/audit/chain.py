@@ -21,6 +21,7 @@ import os
 import secrets
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,6 +167,13 @@ class ChainedAuditSink:
         self._head: Head | None = None
         self._chain = str(uuid.uuid4())
         self._lock = threading.Lock()
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        """The records of the sealed log (readers such as ``collection report`` need no key)."""
+        reader = getattr(self.inner, "read", None)
+        if reader is None:
+            return iter(())
+        return iter(reader())
 
     def _exclusive(self) -> contextlib.AbstractContextManager[Any]:
         exclusive = getattr(self.inner, "exclusive", None)

@@ -37,6 +37,7 @@ OPERATIONS = (
     "DescribeCollection",
     "ListCollections",
     "DeleteCollection",
+    "UpdateCollection",
     "IndexFaces",
     "ListFaces",
     "DeleteFaces",

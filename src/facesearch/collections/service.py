@@ -173,27 +173,27 @@ class FaceCollectionService:
         v.known_parameters("DescribeCollection", p)
         record = self.store.get_collection(v.collection_id(p))
         faces = self.store.count_faces(record.collection_id)
-        default = self.default_threshold(record, faces)
+        default = self._default_threshold(record, faces)
         return {
             "FaceCount": faces,
             "UserCount": self.store.count_users(record.collection_id),
             "FaceModelVersion": record.face_model_version,
             "CollectionARN": self._arn(record.collection_id),
             "CreationTimestamp": record.created_at,
-            "FaceMatchThresholdFloor": self.floor(record),  # what searches enforce
+            "FaceMatchThresholdFloor": self._floor(record),  # what searches enforce
             "ReviewRequired": record.review_required,
             # Not in Rekognition: what a search of this collection risks at its size (collections/risk.py).
             "DefaultFaceMatchThreshold": default,
             "FalseCandidateBudget": self.budget,
             "RefusesThresholdsOverBudget": self._refuses_over_budget(record),
-            "FalseMatchRisk": [risk.risk_at(t, faces) for t in sorted({self.floor(record), default})],
+            "FalseMatchRisk": [risk.risk_at(t, faces) for t in sorted({self._floor(record), default})],
         }
 
-    def default_threshold(self, record: CollectionRecord, faces: int) -> float:
+    def _default_threshold(self, record: CollectionRecord, faces: int) -> float:
         """The threshold of a search that names none: within the false-candidate budget at the current size."""
-        return risk.budgeted_threshold(faces, budget=self.budget, floor=self.floor(record))
+        return risk.budgeted_threshold(faces, budget=self.budget, floor=self._floor(record))
 
-    def floor(self, record: CollectionRecord) -> float:
+    def _floor(self, record: CollectionRecord) -> float:
         """The collection's floor, never below the service's: a collection created when similarity 80 meant a
         stricter distance (before the LFW refit, docs/similarity.md) is held to today's service floor."""
         return max(record.threshold_floor, self.min_floor)
@@ -769,8 +769,8 @@ class FaceCollectionService:
         false-candidate budget; or the budgeted default when the request names none."""
         faces = self.store.count_faces(collection.collection_id)
         if p.get(name) is None:
-            return self.default_threshold(collection, faces)
-        floor = self.floor(collection)
+            return self._default_threshold(collection, faces)
+        floor = self._floor(collection)
         threshold = v.percentage(p, name, floor)
         if threshold < floor:
             whose = (
@@ -785,7 +785,7 @@ class FaceCollectionService:
                 f"{name} {threshold} would return {expected:.3g} false candidates on average per search of someone "
                 f"not in collection {collection.collection_id} ({faces} faces × FMR "
                 f"{risk.fmr_at_similarity(threshold):.3g} per comparison), over its limit of {self.budget}; use "
-                f"≥ {self.default_threshold(collection, faces)} or omit {name} for the budgeted default"
+                f"≥ {self._default_threshold(collection, faces)} or omit {name} for the budgeted default"
             )
         return threshold
 
