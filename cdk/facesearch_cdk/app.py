@@ -14,7 +14,7 @@ from facesearch_cdk.nag import apply_suppressions
 from facesearch_cdk.stack import FaceSearchStack
 
 
-def build_stack(app: cdk.App, config: StackConfig) -> FaceSearchStack:
+def build_stack(app: cdk.App, config: StackConfig, *, nag: bool = True) -> FaceSearchStack:
     """The stack with cdk-nag attached (errors fail synth) and every suppression's justification applied."""
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
     stack = FaceSearchStack(
@@ -26,11 +26,14 @@ def build_stack(app: cdk.App, config: StackConfig) -> FaceSearchStack:
     )
     cdk.Tags.of(stack).add("project", "facesearch")
     apply_suppressions(stack)
-    cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app, verbose=True))
+    if nag:
+        cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks(app, verbose=True))
     return stack
 
 
-def build_app(context: dict[str, Any] | None = None, *, build_layers: bool | None = None) -> cdk.App:
+def build_app(
+    context: dict[str, Any] | None = None, *, build_layers: bool | None = None, nag: bool = True
+) -> cdk.App:
     app = cdk.App(context=context) if context is not None else cdk.App()
     config = config_from_context(_context_of(app))
     if build_layers is None:
@@ -41,7 +44,7 @@ def build_app(context: dict[str, Any] | None = None, *, build_layers: bool | Non
 
         ensure_layers(architecture=config.architecture, runtime_dir=config.runtime_layer_dir,
                       models_dir=config.models_layer_dir)
-    build_stack(app, config)
+    build_stack(app, config, nag=nag)
     return app
 
 

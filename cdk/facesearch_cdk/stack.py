@@ -7,10 +7,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from facesearch_cdk.config import StackConfig
+from facesearch_cdk.constructs import grants
 from facesearch_cdk.constructs.api import RekognitionApi
 from facesearch_cdk.constructs.encryption import DataKey
 from facesearch_cdk.constructs.functions import Functions, Layers, retention
@@ -165,25 +165,32 @@ class FaceSearchStack(Stack):
         api = RekognitionApi(self, "Api", handler=api_fn, log_retention=log_retention, removal=removal)
 
         # --- least privilege: each function gets the objects, keys and actions it uses, nothing account-wide.
-        buckets.gallery.grant_read(index_fn, f"{GALLERY_PREFIX}*")
-        buckets.query.grant_read(search_fn)
-        buckets.gallery.grant_read(api_fn, f"{GALLERY_PREFIX}*")  # IndexFaces with an S3Object
-        buckets.video.grant_read(api_fn)  # StartFaceSearch with an S3Object
-        buckets.results.grant_put(index_fn, f"{REPORTS_PREFIX}*")
-        buckets.results.grant_put(search_fn, f"{RESULTS_PREFIX}*")
-        buckets.results.grant_read(api_fn, f"{RESULTS_PREFIX}*")  # GetFaceSearch
+        grants.s3_get(index_fn, buckets.gallery, f"{GALLERY_PREFIX}*")
+        grants.s3_get(search_fn, buckets.query)
+        grants.s3_get(api_fn, buckets.gallery, f"{GALLERY_PREFIX}*")  # IndexFaces with an S3Object
+        grants.s3_get(api_fn, buckets.video)  # StartFaceSearch with an S3Object
+        grants.s3_get(api_fn, buckets.results, f"{RESULTS_PREFIX}*")  # GetFaceSearch
+        grants.s3_put(index_fn, buckets.results, f"{REPORTS_PREFIX}*")
+        grants.s3_put(search_fn, buckets.results, f"{RESULTS_PREFIX}*")
+        # Audit is append-only: s3:PutObject under the prefix and nothing else (no delete, no retention change);
+        # Object Lock keeps every version for the retention period, so an overwrite adds a version, alters nothing.
         for fn in (index_fn, search_fn, api_fn, match_fn):
-            _grant_audit_append(fn, buckets.audit, config.audit_prefix)
+            grants.s3_put(fn, buckets.audit, f"{config.audit_prefix}*")
         for fn in (index_fn, search_fn, match_fn):
-            table.grant_read_write_data(fn)
+            grants.idempotency_table(fn, table)
         for fn in (search_fn, match_fn):
             bus.grant_put_events_to(fn)
-        streams.results.grant_write(match_fn)
-        streams.frames.grant_write(api_fn)  # stored video is fanned out as frames
+        grants.stream_write(match_fn, streams.results)
+        grants.stream_write(api_fn, streams.frames)  # stored video is fanned out as frames
         search.grant(index_fn, write=True)
         search.grant(api_fn, write=True)  # CreateCollection/DeleteCollection/IndexFaces/DeleteFaces
         search.grant(search_fn, write=False)
         search.grant(match_fn, write=False)
+        search.restrict_to(
+            [fn.role for fn in functions.by_name.values() if fn.role is not None]
+            + ([search_admin] if search_admin else []),
+            config.open_search.domain_name,
+        )
 
         # --- monitoring
         monitoring = Monitoring(self, "Monitoring", key=key, alarm_email=config.alarm_email)
@@ -223,14 +230,3 @@ class FaceSearchStack(Stack):
         self.index_queue, self.search_queue = index_queue, search_queue
         self.table, self.bus, self.api, self.data_key = table, bus, api, data_key
 
-
-def _grant_audit_append(fn: iam.IGrantable, bucket: s3.Bucket, prefix: str) -> None:
-    """Append-only: s3:PutObject under the audit prefix and nothing else (no delete, no retention changes).
-
-    Object Lock keeps every version for the retention period, so an overwrite adds a version and alters nothing.
-    """
-    fn.grant_principal.add_to_principal_policy(
-        iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(f"{prefix}*")])
-    )
-    assert bucket.encryption_key is not None
-    bucket.encryption_key.grant(fn, "kms:GenerateDataKey")

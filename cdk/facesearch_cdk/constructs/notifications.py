@@ -88,4 +88,4 @@ class BucketQueue(Construct):
         )
         # The policy statement above lives in the queue's QueuePolicy; S3 must see it before accepting the config.
         policy = self.queue.node.find_child("Policy")  # the queue's one QueuePolicy (also holds the TLS-only rule)
-        cfn_bucket.add_dependency(policy.node.default_child)  # type: ignore[arg-type]
+        cfn_bucket.add_resource_dependency(policy.node.default_child)  # type: ignore[arg-type]

@@ -122,6 +122,25 @@ class SearchDomain(Construct):
         self.domain.node.add_dependency(logs_policy)
         self.key = key
 
+    def restrict_to(self, roles: list[iam.IRole], domain_name: str) -> None:
+        """Resource policy naming the roles that may call the domain at all (the security plugin then decides
+        per index). Written on the CfnDomain directly: CDK's `access_policies` uses a custom resource."""
+        cfn_domain: opensearch.CfnDomain = self.domain.node.default_child  # type: ignore[assignment]
+        domain_arn = Stack.of(self).format_arn(
+            service="es", resource="domain", resource_name=f"{domain_name}/*"
+        )
+        cfn_domain.access_policies = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [role.role_arn for role in roles]},
+                    "Action": WRITE_ACTIONS,
+                    "Resource": domain_arn,
+                }
+            ],
+        }
+
     def url(self, scheme: str) -> str:
         return f"{scheme}://{self.domain.domain_endpoint}"
 

@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from facesearch_cdk.config import StreamConfig
+from facesearch_cdk.constructs import grants
 
 
 class VideoStreams(Construct):
@@ -75,8 +76,7 @@ class VideoStreams(Construct):
             )
         else:
             source_arn = self.frames.stream_arn
-        # Stream-level reads Lambda's poller makes with the function's role (+ kms:Decrypt on the stream key).
-        self.frames.grant_read(fn)
+        grants.stream_read(fn, self.frames)
         mapping = lambda_.EventSourceMapping(
             self,
             "MatchFramesMapping",
