@@ -47,6 +47,13 @@ def apply_suppressions(stack: FaceSearchStack) -> None:
         "AWSLambdaBasicExecutionRole only allows creating/writing CloudWatch Logs streams: the functions' logs.",
         "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     )
+    if config.vpc:
+        _ack(
+            functions,
+            "IAM4",
+            "AWSLambdaVPCAccessExecutionRole only manages the functions' network interfaces in the VPC (vpc=true).",
+            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+        )
     _ack(
         functions,
         "IAM5",
