@@ -43,7 +43,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def vpc_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A production-shaped variant: VPC, two zone-aware data nodes, x86_64, destroy on teardown, shared consumer."""
-    context = {
+    context = json.loads((REPO / "cdk.json").read_text())["context"]  # feature flags as `cdk synth` sees them
+    context |= {
         "architecture": "x86_64",
         "vpc": True,
         "removalPolicy": "destroy",

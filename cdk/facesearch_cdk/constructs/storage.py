@@ -40,7 +40,9 @@ class Buckets(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            # With the feature flag serverAccessLogsUseBucketPolicy (cdk.json), log delivery is granted by bucket
+            # policy, so ACLs can be disabled entirely.
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365)),
                 s3.LifecycleRule(id="expire-old-versions", noncurrent_version_expiration=Duration.days(30)),

@@ -95,7 +95,5 @@ class VideoStreams(Construct):
         # Lambda checks the role's permissions when the mapping is created: the policy must exist first.
         assert fn.role is not None
         mapping.node.add_dependency(fn.role)
-        if self.consumer is not None:
-            mapping.node.add_dependency(self.consumer)
         self.mapping = mapping
         return mapping
