@@ -31,9 +31,7 @@ def build_stack(app: cdk.App, config: StackConfig, *, nag: bool = True) -> FaceS
     return stack
 
 
-def build_app(
-    context: dict[str, Any] | None = None, *, build_layers: bool | None = None, nag: bool = True
-) -> cdk.App:
+def build_app(context: dict[str, Any] | None = None, *, build_layers: bool | None = None, nag: bool = True) -> cdk.App:
     app = cdk.App(context=context) if context is not None else cdk.App()
     config = config_from_context(_context_of(app))
     if build_layers is None:
@@ -42,8 +40,9 @@ def build_app(
         sys.path.insert(0, str(REPO_ROOT / "layers"))
         from build import ensure_layers  # layers/build.py
 
-        ensure_layers(architecture=config.architecture, runtime_dir=config.runtime_layer_dir,
-                      models_dir=config.models_layer_dir)
+        ensure_layers(
+            architecture=config.architecture, runtime_dir=config.runtime_layer_dir, models_dir=config.models_layer_dir
+        )
     build_stack(app, config, nag=nag)
     return app
 

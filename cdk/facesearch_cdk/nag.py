@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import CfnResource, Stack, Validations
 from aws_cdk import Acknowledgment as Ack
+from aws_cdk import CfnResource, Stack, Validations
 from constructs import IConstruct
 
 if TYPE_CHECKING:

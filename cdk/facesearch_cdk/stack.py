@@ -53,7 +53,9 @@ class FaceSearchStack(Stack):
                         name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
                     ),
                 ],
-                flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
+                flow_logs={
+                    "all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
+                },
                 gateway_endpoints={
                     "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
                     "DynamoDB": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
@@ -194,7 +196,8 @@ class FaceSearchStack(Stack):
 
         # --- monitoring
         monitoring = Monitoring(self, "Monitoring", key=key, alarm_email=config.alarm_email)
-        for label, fn in (("IndexFaces", index_fn), ("SearchFaces", search_fn), ("Api", api_fn), ("MatchFrames", match_fn)):
+        labels = {"IndexFaces": index_fn, "SearchFaces": search_fn, "Api": api_fn, "MatchFrames": match_fn}
+        for label, fn in labels.items():
             monitoring.watch_function(label, fn)
         monitoring.watch_dlq("Index", index_queue.dlq)
         monitoring.watch_dlq("Search", search_queue.dlq)
@@ -229,4 +232,3 @@ class FaceSearchStack(Stack):
         self.streams = streams
         self.index_queue, self.search_queue = index_queue, search_queue
         self.table, self.bus, self.api, self.data_key = table, bus, api, data_key
-

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cdk"))
-
-from facesearch_cdk.config import ConfigError, StackConfig, config_from_context  # noqa: E402
+from facesearch_cdk.config import ConfigError, StackConfig, config_from_context  # on sys.path via conftest
 
 REPO = Path(__file__).resolve().parents[2]
 

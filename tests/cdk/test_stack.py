@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-
 from template_helpers import props, resources
 
 OUTPUTS = [
@@ -355,7 +354,8 @@ def test_vpc_variant_places_domain_and_functions_in_private_subnets(vpc_template
         assert fn["VpcConfig"]["SubnetIds"] and fn["Architectures"] == ["x86_64"]
     assert resources(vpc_template, "AWS::EC2::FlowLog")
     (frames,) = [
-        p for lid, p in ((k, r["Properties"]) for k, r in resources(vpc_template, "AWS::Kinesis::Stream").items())
+        p
+        for lid, p in ((k, r["Properties"]) for k, r in resources(vpc_template, "AWS::Kinesis::Stream").items())
         if lid.startswith("StreamsFrames")
     ]
     assert frames["ShardCount"] == 4

@@ -65,7 +65,10 @@ class BucketQueue(Construct):
                 principals=[iam.ServicePrincipal("s3.amazonaws.com")],
                 actions=["sqs:SendMessage"],
                 resources=[self.queue.queue_arn],
-                conditions={"ArnLike": {"aws:SourceArn": source}, "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+                conditions={
+                    "ArnLike": {"aws:SourceArn": source},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
             )
         )
         rules = [{"name": "prefix", "value": prefix}] if prefix else None

@@ -126,9 +126,7 @@ class SearchDomain(Construct):
         """Resource policy naming the roles that may call the domain at all (the security plugin then decides
         per index). Written on the CfnDomain directly: CDK's `access_policies` uses a custom resource."""
         cfn_domain: opensearch.CfnDomain = self.domain.node.default_child  # type: ignore[assignment]
-        domain_arn = Stack.of(self).format_arn(
-            service="es", resource="domain", resource_name=f"{domain_name}/*"
-        )
+        domain_arn = Stack.of(self).format_arn(service="es", resource="domain", resource_name=f"{domain_name}/*")
         cfn_domain.access_policies = {
             "Version": "2012-10-17",
             "Statement": [
@@ -154,4 +152,3 @@ class SearchDomain(Construct):
         )
         if self.security_group is not None:  # with a VPC every function runs in it
             self.security_group.connections.allow_from(fn, ec2.Port.tcp(443), "functions reach the domain")
-
