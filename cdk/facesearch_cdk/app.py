@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import sys
 from typing import Any
 
 import aws_cdk as cdk
@@ -37,14 +37,24 @@ def build_app(context: dict[str, Any] | None = None, *, build_layers: bool | Non
     if build_layers is None:
         build_layers = str(app.node.try_get_context("buildLayers")).lower() != "false"
     if build_layers:
-        sys.path.insert(0, str(REPO_ROOT / "layers"))
-        from build import ensure_layers  # layers/build.py
-
+        ensure_layers = _load_layer_builder().ensure_layers
         ensure_layers(
-            architecture=config.architecture, runtime_dir=config.runtime_layer_dir, models_dir=config.models_layer_dir
+            architecture=config.architecture,
+            runtime_dir=config.runtime_layer_dir,
+            models_dir=config.models_layer_dir,
+            strict=config.enforce_layer_size_limit,
         )
     build_stack(app, config, nag=nag)
     return app
+
+
+def _load_layer_builder() -> Any:
+    """layers/build.py by path (a module named `build` could be shadowed by PyPI's `build` package)."""
+    spec = importlib.util.spec_from_file_location("facesearch_layers_build", REPO_ROOT / "layers" / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _context_of(app: cdk.App) -> dict[str, Any]:

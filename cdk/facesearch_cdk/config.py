@@ -173,6 +173,9 @@ class StackConfig:
     min_floor: float | None = None
     alarm_email: str | None = None
     api_latency_p95_ms: int = 3000
+    # Refuse to synthesize when function code + layers exceed Lambda's 250 MB unzipped (AWS would reject the
+    # deploy); a local cloud that runs handlers as host processes may turn this off.
+    enforce_layer_size_limit: bool = True
     runtime_layer_dir: Path = REPO_ROOT / "layers" / "build" / "runtime"
     models_layer_dir: Path = REPO_ROOT / "layers" / "build" / "models"
     functions_dir: Path = REPO_ROOT / "functions"
