@@ -105,6 +105,30 @@ def apply_suppressions(stack: FaceSearchStack) -> None:
         "Action::kms:GenerateDataKey*",
     )
 
+    # --- OpenSearch fine-grained access: the role-mapping custom resource
+    if stack.role_mapping is not None and stack.search_admin is not None:
+        mapping = stack.role_mapping.function
+        _ack(mapping, "L1", "Python 3.11 like the face functions (one runtime to patch); stdlib + botocore only.")
+        _ack(
+            stack.search_admin,
+            "IAM4",
+            "AWSLambdaBasicExecutionRole only lets the role-mapping function write its own logs.",
+            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        )
+        if config.vpc:
+            _ack(
+                stack.search_admin,
+                "IAM4",
+                "AWSLambdaVPCAccessExecutionRole only manages the role-mapping function's network interfaces.",
+                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+            )
+        _ack(
+            stack.search_admin,
+            "IAM5",
+            "The master user may call only the security plugin's REST API paths on this domain.",
+            _arn_of(stack, stack.search.domain, "/_plugins/_security/api/*"),
+        )
+
     # --- Streams and queues
     for stream in (stack.streams.frames, stack.streams.results):
         _ack(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -16,6 +17,7 @@ from facesearch_cdk.constructs.encryption import DataKey
 from facesearch_cdk.constructs.functions import Functions, Layers, retention
 from facesearch_cdk.constructs.monitoring import Monitoring
 from facesearch_cdk.constructs.notifications import BucketQueue
+from facesearch_cdk.constructs.search_access import OpenSearchRoleMapping, SearchAdminRole
 from facesearch_cdk.constructs.search_domain import SearchDomain
 from facesearch_cdk.constructs.state import IdempotencyTable, SearchEvents
 from facesearch_cdk.constructs.storage import Buckets, bucket_arn
@@ -105,16 +107,9 @@ class FaceSearchStack(Stack):
         bus = SearchEvents(self, "Events", bus_name=f"{config.bucket_prefix}-events").bus
         streams = VideoStreams(self, "Streams", config=config.streams, key=key, removal=removal)
 
-        # The domain is created before the functions' roles exist; FGAC's master user is a dedicated role that
-        # only the role-mapping step assumes, so no function is an OpenSearch admin.
-        search_admin: iam.Role | None = None
-        if config.open_search.fine_grained_access:
-            search_admin = iam.Role(
-                self,
-                "OpenSearchAdminRole",
-                assumed_by=iam.AccountRootPrincipal(),
-                description="facesearch OpenSearch master user (fine-grained access): maps function roles",
-            )
+        # Fine-grained access: the master user is a dedicated role that only the role-mapping function runs with,
+        # so no face function is an OpenSearch admin.
+        search_admin = SearchAdminRole(self, "OpenSearchAdmin") if config.open_search.fine_grained_access else None
         search = SearchDomain(
             self,
             "Search",
@@ -123,7 +118,7 @@ class FaceSearchStack(Stack):
             removal=removal,
             log_retention=log_retention,
             vpc=vpc,
-            master_user_arn=search_admin.role_arn if search_admin else None,
+            master_user_arn=search_admin.role.role_arn if search_admin else None,
         )
 
         environment = {
@@ -190,9 +185,29 @@ class FaceSearchStack(Stack):
         search.grant(match_fn, write=False)
         search.restrict_to(
             [fn.role for fn in functions.by_name.values() if fn.role is not None]
-            + ([search_admin] if search_admin else []),
+            + ([search_admin.role] if search_admin else []),
             config.open_search.domain_name,
         )
+        self.role_mapping: OpenSearchRoleMapping | None = None
+        if search_admin is not None:
+
+            def roles(*fns: lambda_.Function) -> list[iam.IRole]:
+                return [fn.role for fn in fns if fn.role is not None]
+
+            self.role_mapping = OpenSearchRoleMapping(
+                self,
+                "OpenSearchRoleMapping",
+                admin=search_admin,
+                domain_endpoint=search.domain.domain_endpoint,
+                domain_arn=search.domain.domain_arn,
+                index_prefix=config.index_prefix,
+                writers=roles(index_fn, api_fn),
+                readers=roles(search_fn, match_fn),
+                log_retention=log_retention,
+                removal=removal,
+                vpc=vpc,
+                security_group=search.security_group,
+            )
 
         # --- monitoring
         monitoring = Monitoring(self, "Monitoring", key=key, alarm_email=config.alarm_email)

@@ -42,13 +42,19 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def vpc_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A production-shaped variant: VPC, two zone-aware data nodes, x86_64, destroy on teardown, shared consumer."""
+    """The other branches of the config: VPC, two zone-aware nodes, IAM-only domain access (no fine-grained
+    access), x86_64, destroy on teardown, a shared (polling) Kinesis consumer, COMPLIANCE-mode audit lock."""
     context = json.loads((REPO / "cdk.json").read_text())["context"]  # feature flags as `cdk synth` sees them
     context |= {
         "architecture": "x86_64",
         "vpc": True,
         "removalPolicy": "destroy",
-        "openSearch": {"instanceType": "r7g.large.search", "instanceCount": 2, "volumeGiB": 50},
+        "openSearch": {
+            "instanceType": "r7g.large.search",
+            "instanceCount": 2,
+            "volumeGiB": 50,
+            "fineGrainedAccess": False,
+        },
         "streams": {"consumer": "shared", "framesShards": 4},
         "auditObjectLockMode": "COMPLIANCE",
         "auditRetentionDays": 30,

@@ -142,11 +142,29 @@ def _queue_id(template: dict[str, Any], construct: str) -> str:
     return lid
 
 
-def test_no_custom_resources_so_the_template_deploys_unchanged_on_free_localstack(
-    template: dict[str, Any],
-) -> None:
-    kinds = {r["Type"] for r in template["Resources"].values()}
-    assert not [k for k in kinds if k.startswith("Custom::") or k == "AWS::CloudFormation::CustomResource"]
+def _custom_resources(template: dict[str, Any]) -> list[str]:
+    kinds = [r["Type"] for r in template["Resources"].values()]
+    return [k for k in kinds if k.startswith("Custom::") or k == "AWS::CloudFormation::CustomResource"]
+
+
+def test_the_only_custom_resource_is_the_opensearch_role_mapping(template: dict[str, Any]) -> None:
+    """Notifications, log policies and the domain policy are plain CloudFormation (free LocalStack runs no custom
+    resources); only fine-grained access needs one, and the local cloud turns that off."""
+    assert _custom_resources(template) == ["Custom::OpenSearchRoleMapping"]
+    (mapping,) = props(template, "Custom::OpenSearchRoleMapping")
+    assert len(mapping["WriterRoleArns"]) == 2 and len(mapping["ReaderRoleArns"]) == 2
+    (domain,) = props(template, "AWS::OpenSearchService::Domain")
+    master = domain["AdvancedSecurityOptions"]["MasterUserOptions"]["MasterUserARN"]
+    (mapping_fn,) = [
+        f for lid, f in resources(template, "AWS::Lambda::Function").items() if lid.startswith("OpenSearchRoleMapping")
+    ]
+    assert mapping_fn["Properties"]["Role"] == master  # the master user is the mapping function's role only
+
+
+def test_without_fine_grained_access_there_is_no_custom_resource(vpc_template: dict[str, Any]) -> None:
+    assert _custom_resources(vpc_template) == []
+    (domain,) = props(vpc_template, "AWS::OpenSearchService::Domain")
+    assert "AdvancedSecurityOptions" not in domain
 
 
 def test_s3_can_use_the_key_only_for_the_two_notifying_buckets(template: dict[str, Any]) -> None:
@@ -179,7 +197,9 @@ def test_sqs_triggers_report_partial_batch_failures(template: dict[str, Any]) ->
 
 
 def test_four_python_311_functions_with_both_layers_and_the_agreed_environment(template: dict[str, Any]) -> None:
-    functions = resources(template, "AWS::Lambda::Function")
+    functions = {
+        lid: f for lid, f in resources(template, "AWS::Lambda::Function").items() if lid.startswith("Functions")
+    }
     assert sorted(lid.removeprefix("Functions")[:-8] for lid in functions) == sorted(FUNCTIONS)
     layer_ids = set(resources(template, "AWS::Lambda::LayerVersion"))
     for fn in functions.values():
@@ -350,8 +370,10 @@ def test_vpc_variant_places_domain_and_functions_in_private_subnets(vpc_template
     assert domain["VPCOptions"]["SubnetIds"] and domain["VPCOptions"]["SecurityGroupIds"]
     assert domain["ClusterConfig"]["ZoneAwarenessEnabled"] is True
     assert domain["ClusterConfig"]["InstanceCount"] == 2
-    for fn in props(vpc_template, "AWS::Lambda::Function"):
-        assert fn["VpcConfig"]["SubnetIds"] and fn["Architectures"] == ["x86_64"]
+    for lid, fn in resources(vpc_template, "AWS::Lambda::Function").items():
+        assert fn["Properties"]["VpcConfig"]["SubnetIds"], lid
+        if lid.startswith("Functions"):
+            assert fn["Properties"]["Architectures"] == ["x86_64"]
     assert resources(vpc_template, "AWS::EC2::FlowLog")
     (frames,) = [
         p
