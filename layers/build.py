@@ -83,7 +83,10 @@ def _stamp_ok(directory: Path, inputs: dict[str, str]) -> bool:
 
 def _pip(*args: str) -> None:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "install", "--quiet", *args]
-    subprocess.run(cmd, check=True, cwd=REPO)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)  # quiet unless it fails
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"layers: pip failed ({done.returncode}): {' '.join(cmd)}")
 
 
 def build_runtime(architecture: str, out: Path) -> None:
@@ -144,6 +147,24 @@ def _replace(built: Path, out: Path) -> None:
     staged.rename(out)
 
 
+def freeze(architecture: str, runtime_dir: Path) -> Path:
+    """Pin the versions of a known-good build, so the next build (CI, a colleague) resolves the same wheels."""
+    manifest = json.loads((Path(runtime_dir) / "manifest.json").read_text())
+    lines = []
+    for dist in manifest["packages"]:
+        name, _, version = dist.rpartition("-")
+        if name != "facesearch":
+            lines.append(f"{name.replace('_', '-').lower()}=={version}")
+    path = _constraints_file(architecture)
+    path.write_text(
+        f"# Versions of a built {architecture} runtime layer (python {PYTHON_VERSION}, {PLATFORMS[architecture]}).\n"
+        "# Regenerate after changing the `lambda` extra: layers/build.py --arch ARCH --force --freeze\n"
+        + "\n".join(sorted(lines))
+        + "\n"
+    )
+    return path
+
+
 def tree_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
@@ -184,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BUILD)
     parser.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
     parser.add_argument("--no-strict", dest="strict", action="store_false", help="only warn above 250 MiB")
+    parser.add_argument("--freeze", action="store_true", help=f"write {_constraints_file('ARCH').name} from the build")
     args = parser.parse_args(argv)
     sizes = ensure_layers(
         architecture=args.arch,
@@ -192,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         strict=args.strict,
     )
+    if args.freeze:
+        print(f"pinned the build's versions in {freeze(args.arch, args.out / 'runtime')}")
     total = sum(sizes.values())
     for name, size in sizes.items():
         print(f"{name:8s} {size / 2**20:7.1f} MiB unzipped")

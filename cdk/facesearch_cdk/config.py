@@ -160,6 +160,8 @@ class StackConfig:
     functions: dict[str, FunctionConfig] = field(default_factory=_default_functions)
     open_search: OpenSearchConfig = field(default_factory=OpenSearchConfig)
     vpc: bool = False
+    # The video pipeline (frames/results streams, match_frames, its consumer): off saves its fixed shard cost.
+    video: bool = True
     streams: StreamConfig = field(default_factory=StreamConfig)
     queues: QueueConfig = field(default_factory=QueueConfig)
     audit_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"

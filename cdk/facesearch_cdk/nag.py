@@ -91,19 +91,8 @@ def apply_suppressions(stack: FaceSearchStack) -> None:
     }
     for reason, (construct, suffix) in prefixes.items():
         _ack(functions, "IAM5", reason, _arn_of(stack, construct, suffix))
-    _ack(
-        functions.by_name["match_frames"],
-        "IAM5",
-        "CDK's SqsDlq grant for the on-failure destination: encrypt/data-key actions on the stack's one KMS key, "
-        "which Lambda needs to send failure records to the KMS-encrypted dead-letter queue.",
-        "Action::kms:ReEncrypt*",
-    )
-    _ack(
-        functions.by_name["match_frames"],
-        "IAM5",
-        "Same SqsDlq grant as above (GenerateDataKey*: plain and without-plaintext variants) on the one key.",
-        "Action::kms:GenerateDataKey*",
-    )
+    if stack.streams is not None:
+        _ack_video(stack)
 
     # --- OpenSearch fine-grained access: the role-mapping custom resource
     if stack.role_mapping is not None and stack.search_admin is not None:
@@ -128,21 +117,6 @@ def apply_suppressions(stack: FaceSearchStack) -> None:
             "The master user may call only the security plugin's REST API paths on this domain.",
             _arn_of(stack, stack.search.domain, "/_plugins/_security/api/*"),
         )
-
-    # --- Streams and queues
-    for stream in (stack.streams.frames, stack.streams.results):
-        _ack(
-            stream,
-            "KDS3",
-            "Frames carry face images (biometric data): the stack's customer key gives one revocation point and "
-            "key-use audit in CloudTrail for every store; the extra KMS calls cost cents per shard-month.",
-        )
-    _ack(
-        stack.streams.dlq,
-        "SQS3",
-        "This queue is itself a dead-letter destination (match_frames' on-failure destination for Kinesis "
-        "batches); cdk-nag only recognises DLQs referenced by an SQS redrive policy.",
-    )
 
     # --- API Gateway
     api = stack.api.rest_api
@@ -201,3 +175,37 @@ def apply_suppressions(stack: FaceSearchStack) -> None:
             "openSearch.instanceCount=1 (context): one node cannot span zones. The vectors are rebuildable from "
             "the gallery bucket; set instanceCount=2 for zone awareness.",
         )
+
+
+def _ack_video(stack: FaceSearchStack) -> None:
+    """The video pipeline's findings (only when `video` is on)."""
+    assert stack.streams is not None
+    match_frames = stack.functions.by_name["match_frames"]
+    _ack(
+        match_frames,
+        "IAM5",
+        "CDK's SqsDlq grant for the on-failure destination: encrypt/data-key actions on the stack's one KMS key, "
+        "which Lambda needs to send failure records to the KMS-encrypted dead-letter queue.",
+        "Action::kms:ReEncrypt*",
+    )
+    _ack(
+        match_frames,
+        "IAM5",
+        "Same SqsDlq grant as above (GenerateDataKey*: plain and without-plaintext variants) on the one key.",
+        "Action::kms:GenerateDataKey*",
+    )
+
+    # --- Streams and queues
+    for stream in (stack.streams.frames, stack.streams.results):
+        _ack(
+            stream,
+            "KDS3",
+            "Frames carry face images (biometric data): the stack's customer key gives one revocation point and "
+            "key-use audit in CloudTrail for every store; the extra KMS calls cost cents per shard-month.",
+        )
+    _ack(
+        stack.streams.dlq,
+        "SQS3",
+        "This queue is itself a dead-letter destination (match_frames' on-failure destination for Kinesis "
+        "batches); cdk-nag only recognises DLQs referenced by an SQS redrive policy.",
+    )

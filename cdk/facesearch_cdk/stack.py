@@ -105,7 +105,10 @@ class FaceSearchStack(Stack):
 
         table = IdempotencyTable(self, "Idempotency", key=key, removal=removal).table
         bus = SearchEvents(self, "Events", bus_name=f"{config.bucket_prefix}-events").bus
-        streams = VideoStreams(self, "Streams", config=config.streams, key=key, removal=removal)
+        # Video (issue 12) is optional: its streams and consumer are a fixed monthly cost (docs/deploy.md).
+        streams = (
+            VideoStreams(self, "Streams", config=config.streams, key=key, removal=removal) if config.video else None
+        )
 
         # Fine-grained access: the master user is a dedicated role that only the role-mapping function runs with,
         # so no face function is an OpenSearch admin.
@@ -133,9 +136,10 @@ class FaceSearchStack(Stack):
             "FACESEARCH_RESULTS_BUCKET": buckets.results.bucket_name,
             "FACESEARCH_IDEMPOTENCY_TABLE": table.table_name,
             "FACESEARCH_EVENT_BUS": bus.event_bus_name,
-            "FACESEARCH_FRAMES_STREAM": streams.frames.stream_name,
-            "FACESEARCH_RESULTS_STREAM": streams.results.stream_name,
         }
+        if streams is not None:
+            environment["FACESEARCH_FRAMES_STREAM"] = streams.frames.stream_name
+            environment["FACESEARCH_RESULTS_STREAM"] = streams.results.stream_name
         if config.min_floor is not None:
             environment["FACESEARCH_MIN_FLOOR"] = str(config.min_floor)
 
@@ -145,7 +149,9 @@ class FaceSearchStack(Stack):
         )
         self.functions = functions
         index_fn, search_fn = functions["index_faces"], functions["search_faces"]
-        api_fn, match_fn = functions["api"], functions["match_frames"]
+        api_fn = functions["api"]
+        match_fn = functions.by_name.get("match_frames")
+        video_fns = [match_fn] if match_fn is not None else []
 
         # --- triggers
         for fn, queue in ((index_fn, index_queue), (search_fn, search_queue)):
@@ -158,7 +164,8 @@ class FaceSearchStack(Stack):
                     report_batch_item_failures=True,
                 )
             )
-        streams.attach_consumer(match_fn)
+        if streams is not None and match_fn is not None:
+            streams.attach_consumer(match_fn)
         api = RekognitionApi(self, "Api", handler=api_fn, log_retention=log_retention, removal=removal)
 
         # --- least privilege: each function gets the objects, keys and actions it uses, nothing account-wide.
@@ -171,18 +178,20 @@ class FaceSearchStack(Stack):
         grants.s3_put(search_fn, buckets.results, f"{RESULTS_PREFIX}*")
         # Audit is append-only: s3:PutObject under the prefix and nothing else (no delete, no retention change);
         # Object Lock keeps every version for the retention period, so an overwrite adds a version, alters nothing.
-        for fn in (index_fn, search_fn, api_fn, match_fn):
+        for fn in (index_fn, search_fn, api_fn, *video_fns):
             grants.s3_put(fn, buckets.audit, f"{config.audit_prefix}*")
-        for fn in (index_fn, search_fn, match_fn):
+        for fn in (index_fn, search_fn, *video_fns):
             grants.idempotency_table(fn, table)
-        for fn in (search_fn, match_fn):
+        for fn in (search_fn, *video_fns):
             bus.grant_put_events_to(fn)
-        grants.stream_write(match_fn, streams.results)
-        grants.stream_write(api_fn, streams.frames)  # stored video is fanned out as frames
+        if streams is not None and match_fn is not None:
+            grants.stream_write(match_fn, streams.results)
+            grants.stream_write(api_fn, streams.frames)  # stored video is fanned out as frames
         search.grant(index_fn, write=True)
         search.grant(api_fn, write=True)  # CreateCollection/DeleteCollection/IndexFaces/DeleteFaces
         search.grant(search_fn, write=False)
-        search.grant(match_fn, write=False)
+        for fn in video_fns:
+            search.grant(fn, write=False)
         search.restrict_to(
             [fn.role for fn in functions.by_name.values() if fn.role is not None]
             + ([search_admin.role] if search_admin else []),
@@ -202,7 +211,7 @@ class FaceSearchStack(Stack):
                 domain_arn=search.domain.domain_arn,
                 index_prefix=config.index_prefix,
                 writers=roles(index_fn, api_fn),
-                readers=roles(search_fn, match_fn),
+                readers=roles(search_fn, *video_fns),
                 log_retention=log_retention,
                 removal=removal,
                 vpc=vpc,
@@ -211,15 +220,18 @@ class FaceSearchStack(Stack):
 
         # --- monitoring
         monitoring = Monitoring(self, "Monitoring", key=key, alarm_email=config.alarm_email)
-        labels = {"IndexFaces": index_fn, "SearchFaces": search_fn, "Api": api_fn, "MatchFrames": match_fn}
+        labels = {"IndexFaces": index_fn, "SearchFaces": search_fn, "Api": api_fn}
+        if match_fn is not None:
+            labels["MatchFrames"] = match_fn
         for label, fn in labels.items():
             monitoring.watch_function(label, fn)
         monitoring.watch_dlq("Index", index_queue.dlq)
         monitoring.watch_dlq("Search", search_queue.dlq)
-        monitoring.watch_dlq("MatchFrames", streams.dlq)
-        monitoring.watch_iterator_age(
-            "MatchFrames", match_fn, Duration.seconds(max(config.streams.max_record_age_seconds, 60) // 2)
-        )
+        if streams is not None and match_fn is not None:
+            monitoring.watch_dlq("MatchFrames", streams.dlq)
+            monitoring.watch_iterator_age(
+                "MatchFrames", match_fn, Duration.seconds(max(config.streams.max_record_age_seconds, 60) // 2)
+            )
         monitoring.watch_api(api.rest_api, config.api_latency_p95_ms)
         monitoring.watch_domain(search.domain)
 
@@ -231,13 +243,14 @@ class FaceSearchStack(Stack):
             "VideoBucketName": buckets.video.bucket_name,
             "AuditBucketName": buckets.audit.bucket_name,
             "ApiUrl": api.rest_api.url,
-            "FramesStreamName": streams.frames.stream_name,
-            "ResultsStreamName": streams.results.stream_name,
             "OpenSearchEndpoint": search.domain.domain_endpoint,
             "EventBusName": bus.event_bus_name,
             "IndexDlqUrl": index_queue.dlq.queue_url,
             "SearchDlqUrl": search_queue.dlq.queue_url,
         }
+        if streams is not None:
+            outputs["FramesStreamName"] = streams.frames.stream_name
+            outputs["ResultsStreamName"] = streams.results.stream_name
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
 

@@ -60,3 +60,10 @@ def vpc_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "auditRetentionDays": 30,
     }
     return synth(tmp_path_factory.mktemp("layers-vpc"), context)
+
+
+@pytest.fixture(scope="session")
+def no_video_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A gallery-and-search-only deployment (`video=false`): the cheapest idle shape (docs/deploy.md)."""
+    context = json.loads((REPO / "cdk.json").read_text())["context"] | {"video": False}
+    return synth(tmp_path_factory.mktemp("layers-no-video"), context)

@@ -386,3 +386,12 @@ def test_vpc_variant_places_domain_and_functions_in_private_subnets(vpc_template
     lock = vpc_template["Resources"][audit_id]["Properties"]["ObjectLockConfiguration"]
     assert lock["Rule"]["DefaultRetention"] == {"Mode": "COMPLIANCE", "Days": 30}
     assert vpc_template["Resources"][audit_id]["DeletionPolicy"] == "Retain"  # even with removalPolicy=destroy
+
+
+def test_video_off_drops_streams_consumer_and_match_frames(no_video_template: dict[str, Any]) -> None:
+    t = no_video_template
+    assert not resources(t, "AWS::Kinesis::Stream") and not resources(t, "AWS::Kinesis::StreamConsumer")
+    functions = [lid for lid in resources(t, "AWS::Lambda::Function") if lid.startswith("Functions")]
+    assert len(functions) == 3 and not [lid for lid in functions if "MatchFrames" in lid]
+    assert set(OUTPUTS) - set(t["Outputs"]) == {"FramesStreamName", "ResultsStreamName"}
+    assert "IteratorAge" not in {a["MetricName"] for a in props(t, "AWS::CloudWatch::Alarm")}

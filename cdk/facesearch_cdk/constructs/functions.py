@@ -73,6 +73,8 @@ class Functions(Construct):
         super().__init__(scope, construct_id)
         self.by_name: dict[str, lambda_.Function] = {}
         for name in FUNCTION_NAMES:
+            if name == "match_frames" and not config.video:
+                continue
             sizing = config.functions[name]
             log_group = logs.LogGroup(
                 self,
