@@ -29,8 +29,14 @@ BUILD = REPO / "layers" / "build"
 PYTHON_VERSION = "3.11"  # the Lambda runtime in cdk/ (PYTHON_3_11)
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code + all layers, unzipped
-# Shipped in every Lambda Python runtime, and not ours to pin; never packed even if a dependency drags them in.
-PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath")
+# Shipped in every Lambda Python runtime (the SDK the functions call AWS with) and large (botocore ~25 MB): never
+# packed even if a dependency drags them in. A local executor must provide them the same way. (jmespath is kept:
+# Powertools imports it at module level and it is 100 KB.)
+PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
+# What Lambda's python3.11 runtime (Amazon Linux 2, glibc 2.26) can load: onnxruntime >= 1.17 publishes only
+# manylinux_2_27+ wheels, so the layer gets 1.16.x, which is built against the numpy 1.x ABI (with numpy 2 it
+# fails at import: "numpy.core.multiarray failed to import").
+LAMBDA_PLATFORM_PINS = ("onnxruntime<1.17", "numpy<2")
 
 
 def lambda_requirements(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
@@ -56,6 +62,7 @@ def runtime_inputs(architecture: str) -> dict[str, str]:
         "python": PYTHON_VERSION,
         "requirements": json.dumps(lambda_requirements()),
         "constraints": _file_hash(_constraints_file(architecture)),
+        "platform_pins": json.dumps(LAMBDA_PLATFORM_PINS),
         "source": _tree_hash(REPO / "src" / "facesearch"),
         "builder": _file_hash(Path(__file__)),
     }
@@ -94,12 +101,15 @@ def build_runtime(architecture: str, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="facesearch-layer-", dir=out.parent) as tmp:
         target = Path(tmp) / "python"
         pins = _constraints_file(architecture)
+        platform_pins = Path(tmp) / "platform-constraints.txt"
+        platform_pins.write_text("\n".join(LAMBDA_PLATFORM_PINS) + "\n")
         _pip(
             "--target", str(target),
             "--platform", PLATFORMS[architecture],
             "--implementation", "cp",
             "--python-version", PYTHON_VERSION,
             "--only-binary=:all:",
+            "--constraint", str(platform_pins),
             *(["--constraint", str(pins)] if pins.is_file() else []),
             *lambda_requirements(),
         )  # fmt: skip
@@ -112,6 +122,7 @@ def build_runtime(architecture: str, out: Path) -> None:
             shutil.rmtree(cache)
         for stray in ("bin",):  # console scripts pip writes for the host interpreter: useless in a layer
             shutil.rmtree(target / stray, ignore_errors=True)
+        platform_pins.unlink()
         _write_manifest(Path(tmp), target, architecture)
         _replace(Path(tmp), out)
 
