@@ -8,6 +8,7 @@ constructs only read a validated `StackConfig`.
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -316,7 +317,50 @@ def _int(value: Any, where: str, *, optional: bool) -> int | None:
 CONTEXT_KEYS = tuple(_key(f.name) for f in fields(StackConfig))
 
 
+def host_architecture() -> Literal["arm64", "x86_64"]:
+    return "arm64" if platform.machine().lower() in ("arm64", "aarch64") else "x86_64"
+
+
+def localstack_preset() -> dict[str, Any]:
+    """`-c target=localstack`: what the local cloud needs, under any value given explicitly.
+
+    The local Lambda executor runs handlers as host processes (so the layer must match the host CPU); the local
+    OpenSearch node has no security plugin (no fine-grained access, hence no role-mapping custom resource) and is
+    served over plain HTTP on the LocalStack gateway; a local stack is disposable.
+    """
+    return {
+        "architecture": host_architecture(),
+        "removalPolicy": "destroy",
+        "openSearch": {"fineGrainedAccess": False, "scheme": "http"},
+    }
+
+
+TARGETS = ("aws", "localstack")
+
+
 def config_from_context(context: Mapping[str, Any]) -> StackConfig:
-    """Validated config from the keys of `context` that belong to us (others, like CDK feature flags, are CDK's)."""
+    """Validated config from the keys of `context` that belong to us (others, like CDK feature flags, are CDK's).
+
+    `target` (`aws`, the default, or `localstack`) selects a preset that explicit keys override; nested objects
+    (openSearch, streams, ...) are merged key by key with it.
+    """
+    target = context.get("target", "aws")
+    if target not in TARGETS:
+        raise ConfigError(f"target must be one of {list(TARGETS)}, got {target!r}")
     ours = {key: value for key, value in context.items() if key in CONTEXT_KEYS}
+    if target == "localstack":
+        merged = localstack_preset()
+        for key, value in ours.items():
+            if isinstance(merged.get(key), dict):
+                if isinstance(value, str):
+                    try:
+                        value = json.loads(value)
+                    except json.JSONDecodeError as exc:
+                        raise ConfigError(f"{key} must be a JSON object: {exc}") from exc
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"{key} must be an object")
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        ours = merged
     return _build(StackConfig, ours, "").validate()

@@ -11,10 +11,24 @@ from facesearch_cdk.config import ConfigError, StackConfig, config_from_context 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_cdk_json_context_is_a_valid_config() -> None:
+def test_cdk_json_leaves_every_setting_at_its_documented_default() -> None:
+    """Defaults live in config.py (and docs/deploy.md); cdk.json only carries CDK feature flags, so that a
+    preset like `-c target=localstack` is not overridden by values nobody chose."""
     context = json.loads((REPO / "cdk.json").read_text())["context"]
-    config = config_from_context(context)
-    assert config == config_from_context({})  # cdk.json spells out the defaults
+    assert config_from_context(context) == config_from_context({})
+    assert all(key.startswith("@aws-cdk/") for key in context)
+
+
+def test_localstack_target_is_a_preset_under_explicit_values() -> None:
+    config = config_from_context({"target": "localstack", "openSearch": '{"instanceCount": 2}', "video": "false"})
+    assert config.removal_policy == "destroy"
+    assert config.open_search.fine_grained_access is False and config.open_search.scheme == "http"
+    assert config.open_search.instance_count == 2  # merged with the preset's openSearch, not replacing it
+    assert config.video is False
+    explicit = config_from_context({"target": "localstack", "openSearch": {"scheme": "https"}})
+    assert explicit.open_search.scheme == "https" and explicit.open_search.fine_grained_access is False
+    with pytest.raises(ConfigError, match="target"):
+        config_from_context({"target": "gcp"})
 
 
 def test_defaults_are_the_small_production_shape() -> None:
