@@ -62,7 +62,7 @@ def _context_of(app: cdk.App) -> dict[str, Any]:
     from facesearch_cdk.config import CONTEXT_KEYS
 
     values = {}
-    for key in CONTEXT_KEYS:
+    for key in (*CONTEXT_KEYS, "target"):
         value = app.node.try_get_context(key)
         if value is not None:
             values[key] = value

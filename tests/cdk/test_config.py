@@ -85,3 +85,12 @@ def test_config_is_immutable() -> None:
     config = StackConfig()
     with pytest.raises(AttributeError):
         config.vpc = True  # type: ignore[misc]
+
+
+def test_the_app_reads_every_config_key_and_the_target_from_cdk_context() -> None:
+    import aws_cdk as cdk
+    from facesearch_cdk.app import _context_of
+    from facesearch_cdk.config import CONTEXT_KEYS
+
+    context = dict.fromkeys(CONTEXT_KEYS, "x") | {"target": "localstack", "@aws-cdk/some:flag": True}
+    assert _context_of(cdk.App(context=context)) == dict.fromkeys(CONTEXT_KEYS, "x") | {"target": "localstack"}
