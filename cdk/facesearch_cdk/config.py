@@ -208,8 +208,10 @@ class StackConfig:
                 raise ConfigError(f"{_camel(name)} must be >= 1")
         if self.min_floor is not None and not 0 <= self.min_floor <= 100:
             raise ConfigError("minFloor must be 0..100 (a similarity percentage)")
-        if not self.stack_name[:1].isalpha():
-            raise ConfigError("stackName must start with a letter")
+        if not self.stack_name[:1].isalpha() or not all(c.isalnum() or c == "-" for c in self.stack_name):
+            raise ConfigError("stackName must start with a letter and hold only letters, digits and '-'")
+        if len(self.stack_name) > 40:
+            raise ConfigError("stackName must be at most 40 characters (it prefixes function and bucket names)")
         return self
 
     @property

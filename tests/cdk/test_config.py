@@ -74,6 +74,7 @@ def test_command_line_strings_are_coerced() -> None:
         ({"vpc": "yes"}, "vpc"),
         ({"auditRetentionDays": "a year"}, "auditRetentionDays"),
         ({"removalPolicy": "snapshot"}, "removalPolicy"),
+        ({"stackName": "Face Search"}, "stackName"),
     ],
 )
 def test_bad_context_fails_synth_naming_the_key(context: dict, message: str) -> None:

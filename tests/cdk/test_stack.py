@@ -225,6 +225,14 @@ def test_four_python_311_functions_with_both_layers_and_the_agreed_environment(t
         ):
             assert env[name], name
         assert p["TracingConfig"] == {"Mode": "Active"}
+        # Named `<stack>-<function>`, logging to Lambda's default group name (AWS and the local cloud agree).
+        assert p["FunctionName"].startswith("FaceSearch-")
+        (group,) = [
+            g["Properties"]
+            for lid, g in resources(template, "AWS::Logs::LogGroup").items()
+            if p["LoggingConfig"]["LogGroup"] == {"Ref": lid}
+        ]
+        assert group["LogGroupName"] == f"/aws/lambda/{p['FunctionName']}"
     api = next(f for lid, f in functions.items() if lid.startswith("FunctionsApi"))
     assert api["Properties"]["Timeout"] <= 29  # API Gateway's integration timeout
 

@@ -76,15 +76,20 @@ class Functions(Construct):
             if name == "match_frames" and not config.video:
                 continue
             sizing = config.functions[name]
+            function_name = f"{config.stack_name}-{name}"
+            # Lambda's default group name, created (with retention) before the function and also named in its
+            # LoggingConfig: AWS writes there, and so does a local executor that only knows the default name.
             log_group = logs.LogGroup(
                 self,
                 f"{_pascal(name)}Logs",
+                log_group_name=f"/aws/lambda/{function_name}",
                 retention=retention(config.log_retention_days),
                 removal_policy=removal,
             )
             fn = lambda_.Function(
                 self,
                 _pascal(name),
+                function_name=function_name,
                 description=DESCRIPTIONS[name],
                 runtime=lambda_.Runtime.PYTHON_3_11,
                 architecture=_architecture(config),
