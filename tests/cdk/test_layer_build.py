@@ -42,9 +42,12 @@ def fake_builders(build: ModuleType, monkeypatch: pytest.MonkeyPatch, size: int 
     return calls
 
 
-def test_the_runtime_layer_packs_exactly_the_lambda_extra(build: ModuleType, tmp_path: Path) -> None:
+def test_the_runtime_layer_packs_the_core_dependencies_and_the_lambda_extra(build: ModuleType, tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text('[project]\nname="x"\n[project.optional-dependencies]\nlambda=["numpy>=1.26","pillow"]\n')
+    pyproject.write_text(
+        '[project]\nname="x"\ndependencies=["numpy>=1.26"]\n'
+        '[project.optional-dependencies]\nlambda=["pillow"]\nopencv=["opencv-python-headless"]\n'
+    )
     assert build.lambda_requirements(pyproject) == ["numpy>=1.26", "pillow"]
     pyproject.write_text('[project]\nname="x"\n')
     with pytest.raises(SystemExit, match="lambda"):
