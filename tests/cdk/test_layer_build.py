@@ -118,13 +118,14 @@ def test_a_model_that_differs_from_its_pin_is_refused(build: ModuleType, monkeyp
     assert not (tmp_path / "layer").exists()  # nothing half-built is left behind
 
 
-def test_the_models_layer_holds_every_pinned_model_verified(build: ModuleType, tmp_path: Path) -> None:
-    """Uses the real model cache that ./scripts/setup.sh builds (`facesearch models build`)."""
+def test_the_models_layer_holds_exactly_the_runtime_models_verified(build: ModuleType, tmp_path: Path) -> None:
+    """Uses the real model cache that ./scripts/setup.sh builds (`facesearch models build`). The build's
+    intermediate graphs (MTCNN before the PReLU rewrite) are not shipped."""
     from facesearch.models import registry
 
     registry.model_path.cache_clear()
     build.build_models(tmp_path / "models")
     layer = tmp_path / "models" / "models"
-    assert sorted(p.name for p in layer.iterdir()) == sorted(registry.ARTIFACTS)
-    for name, pinned in registry.ARTIFACTS.items():
-        assert registry.sha256_file(layer / name) == pinned
+    assert sorted(p.name for p in layer.iterdir()) == sorted(registry.RUNTIME_MODELS)
+    for name in registry.RUNTIME_MODELS:
+        assert registry.sha256_file(layer / name) == registry.ARTIFACTS[name]
