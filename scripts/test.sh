@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite, or one tier of it: ./scripts/test.sh [unit|integration|contract|e2e] [pytest args...]
-#   unit         no models, no servers, no shared datasets (seconds)
+# The whole test suite, or one tier of it: ./scripts/test.sh [TIER] [pytest args...]
+#   unit         no models, no servers, no shared datasets (about a minute)
 #   integration  real models and the shared datasets; a real OpenSearch where a test needs one
 #   contract     the VectorStore contract on every backend (embedded, and a real OpenSearch)
 #   e2e          the CLI as a user runs it (exit codes, files)
-# With no tier: set-up, lint (ruff), type check (mypy), then every tier.
+#   cdk          the CDK app synthesized: assertions, cdk-nag, cfn-lint, the layer builder
+#   localcloud   LocalStack (no Docker) + OpenSearch, a probe CDK app deployed with cdklocal: the plugins
+# With no tier: set-up (incl. the local cloud's), lint (ruff), type check (mypy), then every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=(unit integration contract e2e)
+tiers=(unit integration contract e2e cdk localcloud)
 tier=""
 if [ $# -gt 0 ] && [[ " ${tiers[*]} " == *" $1 "* ]]; then
   tier="$1"
@@ -16,6 +18,11 @@ if [ $# -gt 0 ] && [[ " ${tiers[*]} " == *" $1 "* ]]; then
 fi
 
 ./scripts/setup.sh
+
+if [ -z "$tier" ] || [ "$tier" = localcloud ]; then
+  echo "==> local cloud set-up (LocalStack venv, plugins, kinesis-local, CDK CLI; cached outside the repo)"
+  ./scripts/setup_localcloud.sh
+fi
 
 if [ -z "$tier" ] || [ "$tier" != unit ]; then
   echo "==> OpenSearch (provisioned from Maven Central, cached outside the repo)"
