@@ -350,8 +350,9 @@ class FaceCollectionService:
 
     def erase_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         """Not in Rekognition: delete a person for good — every face with an ExternalImageId, or every face of
-        a user and the user itself. The one operation behind `facesearch faces delete --external-id`, the
-        S3 ObjectRemoved handler and an erasure request, so each removes the same things and is audited alike.
+        a user and the user itself. The one operation behind `facesearch faces delete --external-id/--user-id`
+        and the API's EraseFaces, so each removes the same things and is audited alike. (S3 ObjectRemoved deletes
+        only the removed photo's faces: one person's folder may hold several photos.)
         """
         with self._attempt("EraseFaces", context, p):
             cid = v.collection_id(p)
