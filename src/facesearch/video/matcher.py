@@ -1,0 +1,237 @@
+"""The per-frame core of video face search, shared by ``facesearch video`` and the ``match_frames`` consumer.
+
+For each frame of a camera: detect faces (every ``detect_every``-th frame; boxes in between are the tracker's
+predictions), associate them with the camera's tracks, and say which tracks need a k-NN search — when a track
+starts and again only when a clearly better view of it arrives. The caller runs those searches (it owns the
+collection service and the audit), gives the results back with :meth:`FrameMatcher.apply_search`, and turns
+the frame into a results-stream record with :func:`facesearch.video.records.frame_record`.
+
+Descriptors (the expensive part after detection: one ResNet pass per face) are computed only for faces that
+need one: new tracks, better views, detections whose box could belong to more than one track (crossings), and
+a periodic re-check of each track (``verify_every`` frames) that splits a track whose face changed identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from facesearch.engine.align import align_face
+from facesearch.engine.decode import DecodedImage
+from facesearch.engine.engine import Face, FaceEngine
+from facesearch.engine.quality import quality_reasons
+from facesearch.video.tracking import INF, Detection, FaceTracker, Track
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """A decoded frame and where it comes from. ``encoded`` (the JPEG of a frame record) is what audits hash."""
+
+    source_id: str
+    frame_number: int
+    rgb: np.ndarray
+    fps: float = 0.0
+    producer_timestamp: float | None = None
+    encoded: bytes | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def offset_seconds(self) -> float:
+        return self.frame_number / self.fps if self.fps > 0 else 0.0
+
+    def sha256(self) -> str:
+        """Of the JPEG for a frame record; of the raw RGB pixels for a frame decoded locally."""
+        return hashlib.sha256(self.encoded if self.encoded is not None else self.rgb.tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MatcherSettings:
+    detect_every: int = 3  # detect on every k-th frame; the tracker predicts the boxes in between
+    min_face_size: int = 40  # pixels: Rekognition's minimum, and where identification becomes reliable
+    search_min_size: float = 40.0  # smallest face (shorter box side) worth a search
+    better_view_ratio: float = 1.3  # a new search when the view score beats the searched one by this factor
+    max_searches_per_track: int = 4
+    verify_every: int = 30  # frames between descriptor re-checks of a track (identity switches)
+    max_faces: int = 100  # per frame, largest first (Rekognition's per-image cap)
+    max_missed: int = 2  # detection frames a track survives without its face (occlusion)
+    search_quality: str = "AUTO"  # QualityFilter a face must pass to be searched (the service's bars)
+    ambiguity_margin: float = 0.35  # box costs closer than this to the best are a tie the descriptor breaks
+    motion_width: int = 160  # camera-motion estimate (phase correlation) on a frame downscaled to this width
+
+
+@dataclass
+class FaceInFrame:
+    track: Track
+    box: np.ndarray
+    face: Face  # the latest detection of this track (landmarks, pose and quality for the record)
+    predicted: bool
+
+
+@dataclass
+class FrameResult:
+    frame: VideoFrame
+    faces: list[FaceInFrame]
+    to_search: list[Track]
+    detected: bool
+    skipped: str | None = None  # why the frame was not processed (DUPLICATE_OR_LATE)
+    embedded: int = 0
+
+
+@dataclass
+class CameraState:
+    """Everything a camera's next frame needs: its tracks and when it was last detected."""
+
+    tracker: FaceTracker
+    last_detected_frame: int | None = None
+    last_frame: int | None = None
+    previous_small: np.ndarray | None = None  # the last frame, small and grey, for the camera-motion estimate
+    counters: dict[str, int] = field(
+        default_factory=lambda: {"frames": 0, "detected": 0, "embedded": 0, "searches": 0, "skipped": 0}
+    )
+
+
+def view_score(face: Face) -> float:
+    """How good a view is for identification: size (up to the 150 px chip), frontal pose, sharpness."""
+    q = face.quality
+    frontal = max(0.0, 1.0 - 0.5 * min(abs(q.yaw), 60.0) / 60.0 - 0.3 * min(abs(q.pitch), 45.0) / 45.0)
+    return float(min(q.size, 150.0) * frontal * (0.5 + q.sharpness / 200.0))
+
+
+class FrameMatcher:
+    def __init__(self, engine: FaceEngine, settings: MatcherSettings | None = None) -> None:
+        self.engine = engine
+        self.settings = settings or MatcherSettings()
+        self._hann: np.ndarray | None = None
+
+    def new_state(self) -> CameraState:
+        return CameraState(FaceTracker(max_missed=self.settings.max_missed))
+
+    def process(self, frame: VideoFrame, state: CameraState) -> FrameResult:
+        s = self.settings
+        if state.last_frame is not None and frame.frame_number <= state.last_frame:
+            # Re-delivered or late frame: the tracks have moved on; counted, not processed twice.
+            state.counters["skipped"] += 1
+            return FrameResult(frame, [], [], detected=False, skipped="DUPLICATE_OR_LATE")
+        state.last_frame = frame.frame_number
+        state.counters["frames"] += 1
+        tracker = state.tracker
+        self._follow_camera(frame, state)
+        due = state.last_detected_frame is None or frame.frame_number - state.last_detected_frame >= s.detect_every
+        if not due:
+            tracker.predict(frame.frame_number)
+            faces = [
+                FaceInFrame(t, t.box.copy(), t.last_detection.payload, predicted=True)
+                for t in tracker.tracks
+                if t.missed == 0 and t.last_detection is not None
+            ]
+            return FrameResult(frame, faces, [], detected=False)
+
+        state.last_detected_frame = frame.frame_number
+        state.counters["detected"] += 1
+        image = DecodedImage(frame.rgb, "RAW", "", False)
+        analyzed = self.engine.analyze(image, embed=False, min_face_size=s.min_face_size, max_faces=s.max_faces)
+        dets = [Detection(np.asarray(f.box, dtype=np.float64), None, f) for f in analyzed.faces]
+        tracker.predict(frame.frame_number)
+        wanted = self._needs_descriptor(tracker, dets, frame.frame_number)
+        if wanted:
+            chips = np.stack([align_face(frame.rgb, dets[i].payload.landmarks) for i in wanted])
+            for i, vec in zip(wanted, self.engine.embedder.embed(chips), strict=True):
+                dets[i].descriptor = vec
+            state.counters["embedded"] += len(wanted)
+        tracks = tracker.update(frame.frame_number, dets)
+        tracker.ended.clear()
+        faces, to_search = [], []
+        for track, det in zip(tracks, dets, strict=True):
+            faces.append(FaceInFrame(track, det.box, det.payload, predicted=False))
+            if det.descriptor is not None and self._search_due(track, det.payload):
+                to_search.append(track)
+        return FrameResult(frame, faces, to_search, detected=True, embedded=len(wanted))
+
+    def apply_search(self, state: CameraState, track: Track, matches: list[dict[str, Any]], frame_number: int) -> None:
+        """Record a finished search on its track: its matches are carried along the track from now on."""
+        face = track.last_detection.payload
+        track.info.update(
+            matches=matches,
+            searched_score=view_score(face),
+            searched_frame=frame_number,
+            searches=track.info.get("searches", 0) + 1,
+        )
+        state.counters["searches"] += 1
+
+    def _follow_camera(self, frame: VideoFrame, state: CameraState) -> None:
+        """Shift the tracks by the camera's motion since the last frame (phase correlation of small grey frames,
+        well under a millisecond), so a panning camera does not look like every face jumping at once."""
+        scale = frame.width / self.settings.motion_width
+        small = cv2.resize(
+            cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2GRAY),
+            (self.settings.motion_width, max(8, round(frame.height / scale))),
+            interpolation=cv2.INTER_AREA,
+        ).astype(np.float32)
+        previous, state.previous_small = state.previous_small, small
+        if previous is None or previous.shape != small.shape or not state.tracker.tracks:
+            return
+        (dx, dy), response = cv2.phaseCorrelate(previous, small, self._window(small.shape))
+        if response > 0.2 and math.hypot(dx, dy) * scale >= 1.0:
+            state.tracker.shift(dx * scale, dy * scale)
+
+    def _window(self, shape: tuple[int, ...]) -> np.ndarray:
+        if self._hann is None or self._hann.shape != shape:
+            self._hann = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
+        return self._hann
+
+    # ------------------------------------------------------------------------------------------- policy
+    def _searchable(self, face: Face) -> bool:
+        """The service's quality bar (``search_quality``, default AUTO): blurred or dark faces — a far crowd, motion
+        blur — give descriptors that match strangers; their track waits for a better view instead."""
+        return not quality_reasons(face.quality, face.confidence, self.settings.search_quality)
+
+    def _search_due(self, track: Track, face: Face) -> bool:
+        s = self.settings
+        if face.quality.size < s.search_min_size or not self._searchable(face):
+            return False
+        if "searched_score" not in track.info:
+            return True
+        if track.info.get("searches", 0) >= s.max_searches_per_track:
+            return False
+        return view_score(face) >= s.better_view_ratio * track.info["searched_score"]
+
+    def _needs_descriptor(self, tracker: FaceTracker, dets: list[Detection], frame_number: int) -> list[int]:
+        s = self.settings
+        if not dets:
+            return []
+        costs = tracker.box_costs([d.box for d in dets])  # tracks × detections
+        finite = costs < INF
+        wanted = []
+        for di, det in enumerate(dets):
+            face: Face = det.payload
+            big_enough = face.quality.size >= s.search_min_size and self._searchable(face)
+            col = finite[:, di] if len(tracker.tracks) else np.zeros(0, bool)
+            if not col.any():
+                if big_enough:
+                    wanted.append(di)  # a new track: its first search
+                continue
+            best = int(np.argmin(costs[:, di]))
+            track = tracker.tracks[best]
+            # Ambiguous: the boxes alone cannot tell which track this is (another track, or another detection
+            # for the same track, within ``ambiguity_margin`` of the best cost): a crossing. Descriptors decide.
+            margin = costs[best, di] + s.ambiguity_margin
+            ambiguous = (costs[:, di] < margin).sum() > 1 or (costs[best] < margin).sum() > 1
+            # Re-check only tracks that carry a match: a switch there would put a name on the wrong person.
+            stale = track.descriptor is None or (
+                bool(track.info.get("matches")) and frame_number - track.descriptor_frame >= s.verify_every
+            )
+            if ambiguous or (big_enough and (stale or self._search_due(track, face))):
+                wanted.append(di)
+        return wanted
