@@ -13,6 +13,7 @@ photo that is *not* in the gallery. person11..person13 are strangers: never inde
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,9 +111,9 @@ def load_sprites(faces_dev: Path, engine, people: tuple[str, ...] = ENROLLED + S
             raise ValueError(f"no face found in {path}")
         x1, y1, x2, y2 = faces[0].box
         size = max(x2 - x1, y2 - y1)
-        side = int(round(size * SPRITE_SCALE))
+        side = round(size * SPRITE_SCALE)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 - 0.05 * size
-        ox, oy = int(round(cx - side / 2)), int(round(cy - side / 2))
+        ox, oy = round(cx - side / 2), round(cy - side / 2)
         padded = cv2.copyMakeBorder(rgb, side, side, side, side, cv2.BORDER_REPLICATE)
         img = padded[oy + side : oy + 2 * side, ox + side : ox + 2 * side].copy()
         alpha = np.zeros((side, side), np.float32)
@@ -182,7 +183,7 @@ def render(scene: Scene, sprites: dict[str, Sprite]) -> Iterator[tuple[np.ndarra
     for n in range(scene.frames):
         if scene.crowd is not None:
             span = scene.crowd.shape[1] - scene.width
-            x0 = int(round(span * n / max(scene.frames - 1, 1)))
+            x0 = round(span * n / max(scene.frames - 1, 1))
             y0 = (scene.crowd.shape[0] - scene.height) // 2
             frame = scene.crowd[y0 : y0 + scene.height, x0 : x0 + scene.width].copy()
         else:
@@ -197,17 +198,17 @@ def render(scene: Scene, sprites: dict[str, Sprite]) -> Iterator[tuple[np.ndarra
             sprite = sprites[actor.identity]
             fb = sprite.face_box
             scale = size / max(fb[2] - fb[0], fb[3] - fb[1])
-            side = max(2, int(round(sprite.image.shape[0] * scale)))
+            side = max(2, round(sprite.image.shape[0] * scale))
             img = cv2.resize(sprite.image, (side, side), interpolation=cv2.INTER_AREA)
             alpha = cv2.resize(sprite.alpha, (side, side), interpolation=cv2.INTER_AREA)
             fcx, fcy = (fb[0] + fb[2]) / 2 * scale, (fb[1] + fb[3]) / 2 * scale
-            sx, sy = int(round(cx - fcx)), int(round(cy - fcy))
+            sx, sy = round(cx - fcx), round(cy - fcy)
             angle = actor.angle(n)
             squeeze = abs(math.cos(angle))
             facing = math.cos(angle) > 0
             w = side
             if squeeze < 0.999 or not facing:
-                w = max(2, int(round(side * max(squeeze, 0.35))))
+                w = max(2, round(side * max(squeeze, 0.35)))
                 if facing:
                     img = cv2.resize(img, (w, side), interpolation=cv2.INTER_AREA)
                 else:  # the back of the head: hair
@@ -388,5 +389,5 @@ def evaluate(scene: Scene, truths: list[list[TruthFace]], records: list[dict], *
                 ev.false_matches += 1  # nobody in the crowd is enrolled
     ev.tracks = len(track_people)
     for people in track_people.values():
-        ev.identity_switches += sum(1 for a, b in zip(people, people[1:], strict=False) if a != b)
+        ev.identity_switches += sum(1 for a, b in itertools.pairwise(people) if a != b)
     return ev
