@@ -10,7 +10,7 @@ from facesearch.errors import FaceSearchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facesearch.cli import audit_commands, engine_commands
+    from facesearch.cli import audit_commands, engine_commands, video_commands
 
     parser = argparse.ArgumentParser(prog="facesearch", description="Self-hosted face detection and search.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         collection_commands.register(sub)
     audit_commands.register(sub)
+    video_commands.register(sub)
     return parser
 
 
