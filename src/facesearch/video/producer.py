@@ -234,7 +234,7 @@ def read_frames(source: str, *, fps: float | None = None) -> tuple[float, int | 
         finally:
             cap.release()
         if produced == 0:
-            raise ValueError(f"no frames could be read from {source!r}")
+            raise ValueError(f"no frames could be read from {source!r}: not a video, or an empty one")
 
     return out_fps, estimate, frames()
 
