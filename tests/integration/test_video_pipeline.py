@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from facesearch.audit import MemoryAuditSink
@@ -46,9 +47,18 @@ def sprites(engine, faces_dev: Path):
     return vs.load_sprites(faces_dev, engine)
 
 
+def jpeg_round_trip(rgb: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """Frames travel as JPEG (frame records, video files): test on what the pipeline will really see."""
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), jpeg
+
+
 def run_scene(service, scene: vs.Scene, sprites) -> tuple[vs.Evaluation, dict[str, int], list[dict]]:
     rendered = list(vs.render(scene, sprites))
-    frames = (VideoFrame(scene.name, n, rgb, fps=scene.fps) for n, (rgb, _) in enumerate(rendered))
+    frames = (
+        VideoFrame(scene.name, n, decoded, fps=scene.fps, encoded=jpeg)
+        for n, (decoded, jpeg) in enumerate(jpeg_round_trip(rgb) for rgb, _ in rendered)
+    )
     records: list[dict] = []
     stats = run_pipeline(
         frames,

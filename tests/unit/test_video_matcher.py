@@ -46,7 +46,10 @@ def frame(n: int) -> VideoFrame:
     return VideoFrame("cam1", n, np.zeros((H, W, 3), np.uint8), fps=10.0, producer_timestamp=1000.0 + n / 10)
 
 
-def test_detects_every_kth_frame_and_searches_a_track_once_while_the_view_does_not_improve():
+MATCH = {"Similarity": 97.5, "Face": {"FaceId": "f-1", "ImageId": "i-1", "ExternalImageId": "alice"}}
+
+
+def test_detects_every_kth_frame_and_searches_a_matched_track_once_while_the_view_does_not_improve():
     engine = ScriptedEngine([[face(100 + 12 * n, 200)] for n in range(0, 30, 3)])
     matcher = FrameMatcher(engine, MatcherSettings(detect_every=3))
     state = matcher.new_state()
@@ -57,7 +60,7 @@ def test_detects_every_kth_frame_and_searches_a_track_once_while_the_view_does_n
         assert len(result.faces) == 1 and result.faces[0].predicted == (n % 3 != 0)
         for track in result.to_search:
             searched.append((n, track.track_id))
-            matcher.apply_search(state, track, [], n)
+            matcher.apply_search(state, track, [MATCH], n)
     assert engine.analyzed == 10
     assert searched == [(0, 1)]
     assert engine.embedded < 10  # new track + periodic checks only, never every face
@@ -74,6 +77,26 @@ def test_a_clearly_better_view_is_searched_again_and_small_or_blurred_faces_are_
             searched.append(n)
             matcher.apply_search(state, track, [], n)
     assert searched == [1, 3]
+
+
+def test_a_track_without_a_match_is_searched_again_at_as_good_a_view_after_a_while():
+    engine = ScriptedEngine([[face(300, 200, 80)] for _ in range(40)])
+    matcher = FrameMatcher(engine, MatcherSettings(detect_every=1, retry_unmatched_every=15, max_missed=5))
+    state = matcher.new_state()
+    searched = []
+    for n in range(40):
+        for track in matcher.process(frame(n), state).to_search:
+            searched.append(n)
+            matcher.apply_search(state, track, [], n)
+    assert searched == [0, 15, 30]
+
+
+def test_a_face_cut_by_the_frame_edge_waits_to_be_searched_until_it_is_whole():
+    engine = ScriptedEngine([[face(10, 200, 80)], [face(30, 200, 80)], [face(50, 200, 80)]])
+    matcher = FrameMatcher(engine, MatcherSettings(detect_every=1))
+    state = matcher.new_state()
+    searched = [n for n in range(3) for _ in matcher.process(frame(n), state).to_search]
+    assert searched == [2]
 
 
 def test_duplicate_and_late_frames_are_counted_and_skipped():

@@ -62,7 +62,8 @@ class MatcherSettings:
     min_face_size: int = 40  # pixels: Rekognition's minimum, and where identification becomes reliable
     search_min_size: float = 40.0  # smallest face (shorter box side) worth a search
     better_view_ratio: float = 1.3  # a new search when the view score beats the searched one by this factor
-    max_searches_per_track: int = 4
+    max_searches_per_track: int = 6
+    retry_unmatched_every: int = 15  # frames before a track without a match is searched again (as good a view)
     verify_every: int = 30  # frames between descriptor re-checks of a track (identity switches)
     max_faces: int = 100  # per frame, largest first (Rekognition's per-image cap)
     max_missed: int = 2  # detection frames a track survives without its face (occlusion)
@@ -144,7 +145,7 @@ class FrameMatcher:
         analyzed = self.engine.analyze(image, embed=False, min_face_size=s.min_face_size, max_faces=s.max_faces)
         dets = [Detection(np.asarray(f.box, dtype=np.float64), None, f) for f in analyzed.faces]
         tracker.predict(frame.frame_number)
-        wanted = self._needs_descriptor(tracker, dets, frame.frame_number)
+        wanted = self._needs_descriptor(tracker, dets, frame)
         if wanted:
             chips = np.stack([align_face(frame.rgb, dets[i].payload.landmarks) for i in wanted])
             for i, vec in zip(wanted, self.engine.embedder.embed(chips), strict=True):
@@ -155,7 +156,7 @@ class FrameMatcher:
         faces, to_search = [], []
         for track, det in zip(tracks, dets, strict=True):
             faces.append(FaceInFrame(track, det.box, det.payload, predicted=False))
-            if det.descriptor is not None and self._search_due(track, det.payload):
+            if det.descriptor is not None and self._search_due(track, det.payload, frame):
                 to_search.append(track)
         return FrameResult(frame, faces, to_search, detected=True, embedded=len(wanted))
 
@@ -192,23 +193,33 @@ class FrameMatcher:
         return self._hann
 
     # ------------------------------------------------------------------------------------------- policy
-    def _searchable(self, face: Face) -> bool:
-        """The service's quality bar (``search_quality``, default AUTO): blurred or dark faces — a far crowd, motion
-        blur — give descriptors that match strangers; their track waits for a better view instead."""
-        return not quality_reasons(face.quality, face.confidence, self.settings.search_quality)
+    def _searchable(self, face: Face, frame: VideoFrame) -> bool:
+        """Whole faces that pass the service's quality bar (``search_quality``, default AUTO). A face cut by the
+        frame's edge (someone entering) or blurred or dark (a far crowd, motion blur) gives a descriptor that misses
+        its person or matches a stranger; its track waits for a better view instead."""
+        x1, y1, x2, y2 = face.box
+        slack = 0.05 * (x2 - x1)
+        inside = x1 >= -slack and y1 >= -slack and x2 <= frame.width + slack and y2 <= frame.height + slack
+        return inside and not quality_reasons(face.quality, face.confidence, self.settings.search_quality)
 
-    def _search_due(self, track: Track, face: Face) -> bool:
+    def _search_due(self, track: Track, face: Face, frame: VideoFrame) -> bool:
         s = self.settings
-        if face.quality.size < s.search_min_size or not self._searchable(face):
+        if face.quality.size < s.search_min_size or not self._searchable(face, frame):
             return False
         if "searched_score" not in track.info:
             return True
         if track.info.get("searches", 0) >= s.max_searches_per_track:
             return False
-        return view_score(face) >= s.better_view_ratio * track.info["searched_score"]
+        score = view_score(face)
+        since = frame.frame_number - track.info["searched_frame"]
+        if not track.info.get("matches") and since >= s.retry_unmatched_every:
+            # No match yet: an enrolled person seen poorly at first gets another chance at an equally good view.
+            return score >= 0.9 * track.info["searched_score"]
+        return score >= s.better_view_ratio * track.info["searched_score"]
 
-    def _needs_descriptor(self, tracker: FaceTracker, dets: list[Detection], frame_number: int) -> list[int]:
+    def _needs_descriptor(self, tracker: FaceTracker, dets: list[Detection], frame: VideoFrame) -> list[int]:
         s = self.settings
+        frame_number = frame.frame_number
         if not dets:
             return []
         costs = tracker.box_costs([d.box for d in dets])  # tracks × detections
@@ -216,7 +227,7 @@ class FrameMatcher:
         wanted = []
         for di, det in enumerate(dets):
             face: Face = det.payload
-            big_enough = face.quality.size >= s.search_min_size and self._searchable(face)
+            big_enough = face.quality.size >= s.search_min_size and self._searchable(face, frame)
             col = finite[:, di] if len(tracker.tracks) else np.zeros(0, bool)
             if not col.any():
                 if big_enough:
@@ -232,6 +243,6 @@ class FrameMatcher:
             stale = track.descriptor is None or (
                 bool(track.info.get("matches")) and frame_number - track.descriptor_frame >= s.verify_every
             )
-            if ambiguous or (big_enough and (stale or self._search_due(track, face))):
+            if ambiguous or (big_enough and (stale or self._search_due(track, face, frame))):
                 wanted.append(di)
         return wanted
