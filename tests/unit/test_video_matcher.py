@@ -69,7 +69,7 @@ def test_detects_every_kth_frame_and_searches_a_matched_track_once_while_the_vie
 def test_a_clearly_better_view_is_searched_again_and_small_or_blurred_faces_are_not_searched():
     sizes = [30, 50, 55, 90, 95]  # too small, first search, no better, better (x1.8), not again
     engine = ScriptedEngine([[face(300, 200, s)] for s in sizes] + [[face(300, 200, 95, sharpness=1.0)]])
-    matcher = FrameMatcher(engine, MatcherSettings(detect_every=1, max_missed=5))
+    matcher = FrameMatcher(engine, MatcherSettings(detect_every=1, max_lost_frames=5))
     state = matcher.new_state()
     searched = []
     for n in range(6):
@@ -81,7 +81,7 @@ def test_a_clearly_better_view_is_searched_again_and_small_or_blurred_faces_are_
 
 def test_a_track_without_a_match_is_searched_again_at_as_good_a_view_after_a_while():
     engine = ScriptedEngine([[face(300, 200, 80)] for _ in range(40)])
-    matcher = FrameMatcher(engine, MatcherSettings(detect_every=1, retry_unmatched_every=15, max_missed=5))
+    matcher = FrameMatcher(engine, MatcherSettings(detect_every=1, retry_unmatched_every=15, max_lost_frames=5))
     state = matcher.new_state()
     searched = []
     for n in range(40):

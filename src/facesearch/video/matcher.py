@@ -63,10 +63,10 @@ class MatcherSettings:
     search_min_size: float = 40.0  # smallest face (shorter box side) worth a search
     better_view_ratio: float = 1.3  # a new search when the view score beats the searched one by this factor
     max_searches_per_track: int = 6
-    retry_unmatched_every: int = 15  # frames before a track without a match is searched again (as good a view)
+    retry_unmatched_every: int = 10  # frames before a track without a match is searched again (as good a view)
     verify_every: int = 30  # frames between descriptor re-checks of a track (identity switches)
     max_faces: int = 100  # per frame, largest first (Rekognition's per-image cap)
-    max_missed: int = 2  # detection frames a track survives without its face (occlusion)
+    max_lost_frames: int = 24  # frames a track survives without its face (someone walking behind someone)
     search_quality: str = "AUTO"  # QualityFilter a face must pass to be searched (the service's bars)
     ambiguity_margin: float = 0.35  # box costs closer than this to the best are a tie the descriptor breaks
     motion_width: int = 160  # camera-motion estimate (phase correlation) on a frame downscaled to this width
@@ -103,6 +103,22 @@ class CameraState:
     )
 
 
+def _partly_hidden(boxes: list[np.ndarray], limit: float = 0.1) -> list[bool]:
+    """Boxes overlapping another face's box by more than ``limit`` of their own area (someone passing in front)."""
+    out = []
+    for i, a in enumerate(boxes):
+        area = max((a[2] - a[0]) * (a[3] - a[1]), 1e-6)
+        worst = 0.0
+        for j, b in enumerate(boxes):
+            if i != j:
+                ix = min(a[2], b[2]) - max(a[0], b[0])
+                iy = min(a[3], b[3]) - max(a[1], b[1])
+                if ix > 0 and iy > 0:
+                    worst = max(worst, ix * iy / area)
+        out.append(worst > limit)
+    return out
+
+
 def view_score(face: Face) -> float:
     """How good a view is for identification: size (up to the 150 px chip), frontal pose, sharpness."""
     q = face.quality
@@ -117,7 +133,8 @@ class FrameMatcher:
         self._hann: np.ndarray | None = None
 
     def new_state(self) -> CameraState:
-        return CameraState(FaceTracker(max_missed=self.settings.max_missed))
+        s = self.settings
+        return CameraState(FaceTracker(max_missed=max(1, math.ceil(s.max_lost_frames / s.detect_every))))
 
     def process(self, frame: VideoFrame, state: CameraState) -> FrameResult:
         s = self.settings
@@ -145,7 +162,8 @@ class FrameMatcher:
         analyzed = self.engine.analyze(image, embed=False, min_face_size=s.min_face_size, max_faces=s.max_faces)
         dets = [Detection(np.asarray(f.box, dtype=np.float64), None, f) for f in analyzed.faces]
         tracker.predict(frame.frame_number)
-        wanted = self._needs_descriptor(tracker, dets, frame)
+        hidden = _partly_hidden([d.box for d in dets])
+        wanted = self._needs_descriptor(tracker, dets, frame, hidden)
         if wanted:
             chips = np.stack([align_face(frame.rgb, dets[i].payload.landmarks) for i in wanted])
             for i, vec in zip(wanted, self.engine.embedder.embed(chips), strict=True):
@@ -156,7 +174,7 @@ class FrameMatcher:
         faces, to_search = [], []
         for track, det in zip(tracks, dets, strict=True):
             faces.append(FaceInFrame(track, det.box, det.payload, predicted=False))
-            if det.descriptor is not None and self._search_due(track, det.payload, frame):
+            if det.descriptor is not None and self._search_due(track, det.payload, frame):  # never a hidden face
                 to_search.append(track)
         return FrameResult(frame, faces, to_search, detected=True, embedded=len(wanted))
 
@@ -217,7 +235,12 @@ class FrameMatcher:
             return score >= 0.9 * track.info["searched_score"]
         return score >= s.better_view_ratio * track.info["searched_score"]
 
-    def _needs_descriptor(self, tracker: FaceTracker, dets: list[Detection], frame: VideoFrame) -> list[int]:
+    def _needs_descriptor(
+        self, tracker: FaceTracker, dets: list[Detection], frame: VideoFrame, hidden: list[bool]
+    ) -> list[int]:
+        """Which detections get a descriptor. Never a face partly hidden behind another: its descriptor is not its
+        person's (it would split its track at the descriptor gate, or be searched and miss); such a face follows its
+        track by box alone until it is clear."""
         s = self.settings
         frame_number = frame.frame_number
         if not dets:
@@ -226,6 +249,8 @@ class FrameMatcher:
         finite = costs < INF
         wanted = []
         for di, det in enumerate(dets):
+            if hidden[di]:
+                continue
             face: Face = det.payload
             big_enough = face.quality.size >= s.search_min_size and self._searchable(face, frame)
             col = finite[:, di] if len(tracker.tracks) else np.zeros(0, bool)
@@ -243,6 +268,8 @@ class FrameMatcher:
             stale = track.descriptor is None or (
                 bool(track.info.get("matches")) and frame_number - track.descriptor_frame >= s.verify_every
             )
-            if ambiguous or (big_enough and (stale or self._search_due(track, face, frame))):
+            # Re-acquired after being lost (occlusion): make sure it is the same person before it gets the name back.
+            reacquired = track.missed > 0
+            if ambiguous or reacquired or (big_enough and (stale or self._search_due(track, face, frame))):
                 wanted.append(di)
         return wanted
