@@ -172,3 +172,25 @@ def test_a_file_that_is_not_a_video_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"not a video|no frames"):
         _, _, frames = read_frames(str(path))
         list(frames)
+
+
+def test_a_live_camera_is_not_held_back_by_batching(kinesis):
+    """With a latency budget of 0 s every frame goes out at once instead of waiting for a full batch."""
+    flaky = FlakyKinesis(kinesis)
+    producer = KinesisFrameProducer(flaky, STREAM, max_buffer_seconds=0.0)
+    _queue(producer, 3)
+    assert flaky.calls == [1, 1, 1]
+
+
+def test_put_frame_encodes_rgb_and_marks_frames_reencoded_to_fit(kinesis):
+    with KinesisFrameProducer(kinesis, STREAM) as producer:
+        producer.put_frame(np.zeros((48, 64, 3), np.uint8), source_id="cam9", frame_number=4, fps=12.5)
+    shard = kinesis.list_shards(StreamName=STREAM)["Shards"]
+    records = []
+    for s in shard:
+        it = kinesis.get_shard_iterator(StreamName=STREAM, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")
+        records += kinesis.get_records(ShardIterator=it["ShardIterator"])["Records"]
+    (record,) = records
+    header = decode_frame_record(record["Data"]).header
+    assert (header.source_id, header.frame_number, header.fps, header.width, header.height) == ("cam9", 4, 12.5, 64, 48)
+    assert not header.reencoded and producer.stats.reencoded_frames == 0
