@@ -97,3 +97,19 @@ def test_frames_too_big_for_a_record_are_reencoded_then_downscaled_until_they_fi
 def test_max_width_downscales_keeping_the_aspect_ratio():
     _, w, h, reencoded = jpeg_for_record(_frame(1280, 720), "cam", max_width=640)
     assert (w, h) == (640, 360) and not reencoded
+
+
+def test_a_record_becomes_a_decoded_frame_and_a_corrupt_jpeg_is_a_typed_error():
+    from facesearch.errors import InvalidImageFormatException
+    from facesearch.video.matcher import frame_from_record
+
+    rgb = _frame(64, 48)
+    jpeg = encode_jpeg(rgb)
+    header = FrameHeader("cam1", 9, 1000.25, 10, 64, 48)
+    frame = frame_from_record(encode_frame_record(header, jpeg))
+    assert (frame.source_id, frame.frame_number, frame.fps, frame.producer_timestamp) == ("cam1", 9, 10, 1000.25)
+    assert frame.rgb.shape == (48, 64, 3) and frame.encoded == jpeg and frame.offset_seconds == 0.9
+    with pytest.raises(InvalidImageFormatException):
+        frame_from_record(encode_frame_record(header, jpeg[:40]))
+    with pytest.raises(FrameRecordError, match="header says 32x48"):
+        frame_from_record(encode_frame_record(FrameHeader("cam1", 9, 0.0, 10, 32, 48), jpeg))

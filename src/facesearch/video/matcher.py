@@ -22,9 +22,10 @@ import cv2
 import numpy as np
 
 from facesearch.engine.align import align_face
-from facesearch.engine.decode import DecodedImage
+from facesearch.engine.decode import DecodedImage, decode_image
 from facesearch.engine.engine import Face, FaceEngine
 from facesearch.engine.quality import quality_reasons
+from facesearch.video.frames import FrameRecordError, decode_frame_record
 from facesearch.video.tracking import INF, Detection, FaceTracker, Track
 
 
@@ -54,6 +55,21 @@ class VideoFrame:
     def sha256(self) -> str:
         """Of the JPEG for a frame record; of the raw RGB pixels for a frame decoded locally."""
         return hashlib.sha256(self.encoded if self.encoded is not None else self.rgb.tobytes()).hexdigest()
+
+
+def frame_from_record(data: bytes) -> VideoFrame:
+    """A Kinesis frame record → a decoded frame. Raises FrameRecordError (no header, truncated, oversized, not a
+    JPEG, size not as the header says) or InvalidImageFormatException (a corrupt JPEG body): the consumer counts
+    each and moves on, nothing is half-processed."""
+    record = decode_frame_record(data)
+    decoded = decode_image(record.jpeg, formats=frozenset({"JPEG"}), max_side=None)
+    h = record.header
+    if (decoded.width, decoded.height) != (h.width, h.height):
+        raise FrameRecordError(
+            f"frame {h.source_id}#{h.frame_number}: header says {h.width}x{h.height}, "
+            f"the JPEG is {decoded.width}x{decoded.height}"
+        )
+    return VideoFrame(h.source_id, h.frame_number, decoded.rgb, h.fps, h.producer_timestamp, record.jpeg)
 
 
 @dataclass(frozen=True)
