@@ -194,3 +194,18 @@ def test_put_frame_encodes_rgb_and_marks_frames_reencoded_to_fit(kinesis):
     header = decode_frame_record(record["Data"]).header
     assert (header.source_id, header.frame_number, header.fps, header.width, header.height) == ("cam9", 4, 12.5, 64, 48)
     assert not header.reencoded and producer.stats.reencoded_frames == 0
+
+
+def test_cli_stream_put_sends_every_sampled_frame(kinesis, tmp_path, capsys):
+    import cv2
+
+    from facesearch.cli import main
+
+    path = tmp_path / "door-cam.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (96, 64))
+    for n in range(40):
+        writer.write(np.full((64, 96, 3), n * 5, np.uint8))
+    writer.release()
+    assert main(["stream", "put", str(path), "--stream", STREAM, "--fps", "5", "--region", "us-east-1"]) == 0
+    assert sorted(stream_frames(kinesis)) == [("door-cam", n) for n in range(10)]
+    assert "10 frames of door-cam sent to frames" in capsys.readouterr().out
