@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import cv2
@@ -24,9 +24,9 @@ import numpy as np
 from facesearch.engine.align import align_face
 from facesearch.engine.decode import DecodedImage, decode_image
 from facesearch.engine.engine import Face, FaceEngine
-from facesearch.engine.quality import quality_reasons
+from facesearch.engine.quality import FaceQuality, quality_reasons
 from facesearch.video.frames import FrameRecordError, decode_frame_record
-from facesearch.video.tracking import INF, Detection, FaceTracker, Track
+from facesearch.video.tracking import INF, Detection, FaceTracker, Track, tracker_from_dict, tracker_to_dict
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,37 @@ class CameraState:
     )
 
 
+def _face_to_dict(face: Face) -> dict[str, Any]:
+    return {
+        "box": [round(float(v), 3) for v in face.box],
+        "landmarks": [round(float(v), 3) for v in np.asarray(face.landmarks).reshape(-1)],
+        "confidence": float(face.confidence),
+        "quality": asdict(face.quality),
+    }
+
+
+def _face_from_dict(d: dict[str, Any]) -> Face:
+    return Face(
+        tuple(d["box"]),
+        np.array(d["landmarks"], np.float32).reshape(5, 2),
+        float(d["confidence"]),
+        FaceQuality(**d["quality"]),
+    )
+
+
+def state_to_dict(state: CameraState) -> dict[str, Any]:
+    """A JSON-able snapshot of a camera's state (tracks with their matches, last frames, counters), for a
+    consumer that keeps it between invocations. The camera-motion reference frame is not kept: the first frame
+    after a restore has no motion estimate."""
+    return {
+        "version": 1,
+        "tracker": tracker_to_dict(state.tracker, _face_to_dict),
+        "last_detected_frame": state.last_detected_frame,
+        "last_frame": state.last_frame,
+        "counters": dict(state.counters),
+    }
+
+
 def _partly_hidden(boxes: list[np.ndarray], limit: float = 0.1) -> list[bool]:
     """Boxes overlapping another face's box by more than ``limit`` of their own area (someone passing in front)."""
     out = []
@@ -148,9 +179,19 @@ class FrameMatcher:
         self.settings = settings or MatcherSettings()
         self._hann: np.ndarray | None = None
 
+    def restore_state(self, data: dict[str, Any]) -> CameraState:
+        """The inverse of :func:`state_to_dict`, with this matcher's tracker settings."""
+        if data.get("version") != 1:
+            raise ValueError(f"unknown camera state version {data.get('version')!r}")
+        tracker = tracker_from_dict(data["tracker"], _face_from_dict, max_missed=self._max_missed())
+        return CameraState(tracker, data["last_detected_frame"], data["last_frame"], counters=dict(data["counters"]))
+
     def new_state(self) -> CameraState:
-        s = self.settings
-        return CameraState(FaceTracker(max_missed=max(1, math.ceil(s.max_lost_frames / s.detect_every))))
+        return CameraState(FaceTracker(max_missed=self._max_missed()))
+
+    def _max_missed(self) -> int:
+        """Detection frames a lost track is kept: ``max_lost_frames`` whatever ``detect_every`` is."""
+        return max(1, math.ceil(self.settings.max_lost_frames / self.settings.detect_every))
 
     def process(self, frame: VideoFrame, state: CameraState) -> FrameResult:
         s = self.settings

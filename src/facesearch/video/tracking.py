@@ -23,6 +23,7 @@ the part that carries our descriptor distance — small and tested (tests/unit/t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,3 +237,69 @@ class FaceTracker:
         self.next_id += 1
         self.tracks.append(track)
         return track
+
+
+# ---------------------------------------------------------------------------------------------------- state
+def _floats(a: np.ndarray | None, digits: int = 6) -> list[float] | None:
+    return None if a is None else [round(float(v), digits) for v in np.asarray(a).reshape(-1)]
+
+
+def tracker_to_dict(tracker: FaceTracker, encode_payload: Callable[[Any], Any]) -> dict[str, Any]:
+    """A JSON-able snapshot of every live track (Kalman state included), so a camera's tracks survive a new
+    process (the Lambda consumer keeps it in a table between invocations). ``encode_payload`` turns a
+    detection's payload into JSON."""
+    tracks = []
+    for t in tracker.tracks:
+        tracks.append(
+            {
+                "id": t.track_id,
+                "box": _floats(t.box),
+                "first": t.first_frame,
+                "last": t.last_detected_frame,
+                "hits": t.hits,
+                "missed": t.missed,
+                "descriptor": _floats(t.descriptor, 7),
+                "descriptor_frame": t.descriptor_frame,
+                "aspect": t.aspect,
+                "info": t.info,
+                "kf_state": _floats(t._kf.statePost),
+                "kf_cov": _floats(t._kf.errorCovPost),
+                "frame": t._frame,
+                "detection": None
+                if t.last_detection is None
+                else {"box": _floats(t.last_detection.box), "payload": encode_payload(t.last_detection.payload)},
+            }
+        )
+    return {"next_id": tracker.next_id, "frame": tracker.frame, "tracks": tracks}
+
+
+def tracker_from_dict(data: dict[str, Any], decode_payload: Callable[[Any], Any], **settings: Any) -> FaceTracker:
+    tracker = FaceTracker(**settings)
+    tracker.next_id = int(data["next_id"])
+    tracker.frame = int(data["frame"])
+    for d in data["tracks"]:
+        box = np.array(d["box"], dtype=np.float64)
+        kf = _kalman(box)
+        kf.statePost = np.array(d["kf_state"], np.float32).reshape(6, 1)
+        kf.errorCovPost = np.array(d["kf_cov"], np.float32).reshape(6, 6)
+        det = d["detection"]
+        tracker.tracks.append(
+            Track(
+                track_id=int(d["id"]),
+                box=box,
+                first_frame=int(d["first"]),
+                last_detected_frame=int(d["last"]),
+                hits=int(d["hits"]),
+                missed=int(d["missed"]),
+                descriptor=None if d["descriptor"] is None else np.array(d["descriptor"], np.float32),
+                descriptor_frame=int(d["descriptor_frame"]),
+                last_detection=None
+                if det is None
+                else Detection(np.array(det["box"], np.float64), None, decode_payload(det["payload"])),
+                aspect=float(d["aspect"]),
+                info=dict(d["info"]),
+                _kf=kf,
+                _frame=int(d["frame"]),
+            )
+        )
+    return tracker
