@@ -174,6 +174,9 @@ def view_score(face: Face) -> float:
 
 
 class FrameMatcher:
+    """Per frame: detect (or predict), track, and name the tracks to search. One instance serves many cameras;
+    each camera's state is its own :class:`CameraState`."""
+
     def __init__(self, engine: FaceEngine, settings: MatcherSettings | None = None) -> None:
         self.engine = engine
         self.settings = settings or MatcherSettings()
@@ -236,7 +239,8 @@ class FrameMatcher:
         return FrameResult(frame, faces, to_search, detected=True, embedded=len(wanted))
 
     def apply_search(self, state: CameraState, track: Track, matches: list[dict[str, Any]], frame_number: int) -> None:
-        """Record a finished search on its track: its matches are carried along the track from now on."""
+        """Record a finished search on its track: its matches are carried along the track from now on. A search is
+        only ever made from a view at least as good as the last searched one, so its result replaces the last."""
         face = track.last_detection.payload
         track.info.update(
             matches=matches,
