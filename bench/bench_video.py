@@ -208,6 +208,7 @@ def main() -> int:
             }
             if isinstance(p, Ours):
                 scene_out[p.name]["counters"] = dict(p.state.counters)
+                scene_out[p.name]["seconds_in"] = {k: round(v, 3) for k, v in p.state.seconds.items()}
         results[name] = scene_out
         log(json.dumps(scene_out))
     load_end = os.getloadavg()

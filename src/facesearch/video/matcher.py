@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -117,6 +118,7 @@ class CameraState:
     counters: dict[str, int] = field(
         default_factory=lambda: {"frames": 0, "detected": 0, "embedded": 0, "searches": 0, "skipped": 0}
     )
+    seconds: dict[str, float] = field(default_factory=lambda: {"motion": 0.0, "detect": 0.0, "embed": 0.0})
 
 
 def _face_to_dict(face: Face) -> dict[str, Any]:
@@ -205,7 +207,9 @@ class FrameMatcher:
         state.last_frame = frame.frame_number
         state.counters["frames"] += 1
         tracker = state.tracker
+        t0 = time.perf_counter()
         self._follow_camera(frame, state)
+        state.seconds["motion"] += time.perf_counter() - t0
         due = state.last_detected_frame is None or frame.frame_number - state.last_detected_frame >= s.detect_every
         if not due:
             tracker.predict(frame.frame_number)
@@ -219,16 +223,20 @@ class FrameMatcher:
         state.last_detected_frame = frame.frame_number
         state.counters["detected"] += 1
         image = DecodedImage(frame.rgb, "RAW", "", False)
+        t0 = time.perf_counter()
         analyzed = self.engine.analyze(image, embed=False, min_face_size=s.min_face_size, max_faces=s.max_faces)
+        state.seconds["detect"] += time.perf_counter() - t0
         dets = [Detection(np.asarray(f.box, dtype=np.float64), None, f) for f in analyzed.faces]
         tracker.predict(frame.frame_number)
         hidden = _partly_hidden([d.box for d in dets])
         wanted = self._needs_descriptor(tracker, dets, frame, hidden)
         if wanted:
+            t0 = time.perf_counter()
             chips = np.stack([align_face(frame.rgb, dets[i].payload.landmarks) for i in wanted])
             for i, vec in zip(wanted, self.engine.embedder.embed(chips), strict=True):
                 dets[i].descriptor = vec
             state.counters["embedded"] += len(wanted)
+            state.seconds["embed"] += time.perf_counter() - t0
         tracks = tracker.update(frame.frame_number, dets)
         tracker.ended.clear()
         faces, to_search = [], []
