@@ -96,3 +96,18 @@ def test_box_costs_lists_every_track_against_every_box():
     assert costs.shape == (2, 2)
     assert costs[0, 0] < 0.5 and np.isinf(costs[1, 0]) and np.isinf(costs[:, 1]).all()
     assert FaceTracker().box_costs([box(1, 1)]).shape == (0, 1)
+
+
+def test_the_vectorised_costs_equal_the_pairwise_definition():
+    rng = np.random.default_rng(5)
+    tracker = FaceTracker()
+    tracker.update(0, [Detection(box(*rng.uniform(50, 600, 2), rng.uniform(30, 90)), unit(i)) for i in range(12)])
+    dets = [
+        Detection(box(*rng.uniform(50, 600, 2), rng.uniform(30, 90)), unit(i % 3) if i % 2 else None) for i in range(15)
+    ]
+    dets += [Detection(t.box + 3.0, t.descriptor) for t in tracker.tracks[:4]]  # near misses that do match
+    matrix = tracker.costs(dets)
+    pairwise = np.array([[tracker.cost(t, d) for d in dets] for t in tracker.tracks])
+    assert np.array_equal(np.isinf(matrix), np.isinf(pairwise))
+    assert np.allclose(matrix[np.isfinite(matrix)], pairwise[np.isfinite(pairwise)])
+    assert np.isfinite(matrix).sum() >= 4

@@ -154,18 +154,15 @@ def state_to_dict(state: CameraState) -> dict[str, Any]:
 
 def _partly_hidden(boxes: list[np.ndarray], limit: float = 0.1) -> list[bool]:
     """Boxes overlapping another face's box by more than ``limit`` of their own area (someone passing in front)."""
-    out = []
-    for i, a in enumerate(boxes):
-        area = max((a[2] - a[0]) * (a[3] - a[1]), 1e-6)
-        worst = 0.0
-        for j, b in enumerate(boxes):
-            if i != j:
-                ix = min(a[2], b[2]) - max(a[0], b[0])
-                iy = min(a[3], b[3]) - max(a[1], b[1])
-                if ix > 0 and iy > 0:
-                    worst = max(worst, ix * iy / area)
-        out.append(worst > limit)
-    return out
+    if len(boxes) < 2:
+        return [False] * len(boxes)
+    b = np.array(boxes, dtype=np.float64)
+    ix = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+    iy = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    inter = np.where((ix > 0) & (iy > 0), ix * iy, 0.0)
+    np.fill_diagonal(inter, 0.0)
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-6)
+    return ((inter / area[:, None]).max(axis=1) > limit).tolist()
 
 
 def view_score(face: Face) -> float:

@@ -171,23 +171,48 @@ class FaceTracker:
         return c + self.descriptor_weight * d
 
     def box_costs(self, boxes: list[np.ndarray]) -> np.ndarray:
-        """(tracks × boxes) box-only costs: lets the caller see which detections are ambiguous before embedding."""
-        out = np.full((len(self.tracks), len(boxes)), INF)
-        for ti, t in enumerate(self.tracks):
-            for bi, b in enumerate(boxes):
-                out[ti, bi] = self.box_cost(t, b)
+        """(tracks × boxes) box-only costs, as :meth:`box_cost` gives them one by one (vectorised: a crowd has
+        ~100 × 100 pairs a frame). Lets the caller see which detections are ambiguous before embedding."""
+        if not self.tracks or not boxes:
+            return np.full((len(self.tracks), len(boxes)), INF)
+        t = np.array([tr.box for tr in self.tracks], dtype=np.float64)[:, None, :]
+        b = np.array(boxes, dtype=np.float64)[None, :, :]
+        s_t = np.sqrt(np.maximum(t[..., 2] - t[..., 0], 1e-6) * np.maximum(t[..., 3] - t[..., 1], 1e-6))
+        s_d = np.sqrt(np.maximum(b[..., 2] - b[..., 0], 1e-6) * np.maximum(b[..., 3] - b[..., 1], 1e-6))
+        ix = np.minimum(t[..., 2], b[..., 2]) - np.maximum(t[..., 0], b[..., 0])
+        iy = np.minimum(t[..., 3], b[..., 3]) - np.maximum(t[..., 1], b[..., 1])
+        inter = np.where((ix > 0) & (iy > 0), ix * iy, 0.0)
+        area_t = (t[..., 2] - t[..., 0]) * (t[..., 3] - t[..., 1])
+        area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+        overlap = np.where(inter > 0, inter / np.maximum(area_t + area_b - inter, 1e-12), 0.0)
+        dx = (b[..., 0] + b[..., 2]) / 2 - (t[..., 0] + t[..., 2]) / 2
+        dy = (b[..., 1] + b[..., 3]) / 2 - (t[..., 1] + t[..., 3]) / 2
+        big = np.maximum(s_t, s_d)
+        jump = np.hypot(dx, dy) / big
+        cost = 1.0 - overlap + 0.25 * jump
+        gated = (big / np.minimum(s_t, s_d) > self.max_size_ratio) | ((overlap == 0.0) & (jump > self.max_centre_jump))
+        return np.where(gated, INF, cost)
+
+    def costs(self, detections: list[Detection]) -> np.ndarray:
+        """(tracks × detections) association costs, as :meth:`cost` gives them one by one."""
+        out = self.box_costs([d.box for d in detections])
+        for di, det in enumerate(detections):
+            if det.descriptor is None:
+                continue
+            for ti, track in enumerate(self.tracks):
+                if track.descriptor is None or out[ti, di] == INF:
+                    continue
+                d = float(np.linalg.norm(track.descriptor - det.descriptor))
+                out[ti, di] = INF if d > self.descriptor_gate else out[ti, di] + self.descriptor_weight * d
         return out
 
     def update(self, frame_number: int, detections: list[Detection]) -> list[Track]:
         """Associate this frame's detections with the tracks; returns the track of each detection (new ones for
         detections no track can take). Tracks missing for more than ``max_missed`` detection frames end."""
         self.predict(frame_number)
-        pairs = sorted(
-            (c, ti, di)
-            for ti, t in enumerate(self.tracks)
-            for di, d in enumerate(detections)
-            if (c := self.cost(t, d)) < self.max_cost
-        )
+        costs = self.costs(detections)
+        ti_all, di_all = np.nonzero(costs < self.max_cost)
+        pairs = sorted(zip(costs[ti_all, di_all].tolist(), ti_all.tolist(), di_all.tolist(), strict=True))
         taken_t: set[int] = set()
         out: list[Track | None] = [None] * len(detections)
         for _c, ti, di in pairs:
