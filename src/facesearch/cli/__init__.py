@@ -10,7 +10,7 @@ from facesearch.errors import FaceSearchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facesearch.cli import audit_commands, engine_commands, local_commands, serve_commands
+    from facesearch.cli import audit_commands, engine_commands, local_commands, serve_commands, video_commands
 
     parser = argparse.ArgumentParser(prog="facesearch", description="Self-hosted face detection and search.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_commands.register(sub)
     serve_commands.register(sub)
     local_commands.register(sub)
+    video_commands.register(sub)
     return parser
 
 
