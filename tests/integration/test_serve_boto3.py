@@ -142,7 +142,7 @@ def test_the_rekognition_flow_over_http(stock, endpoint, moto_s3, faces_dev):
     check_shape(rek, "ListFaces")
     assert {f["FaceId"] for f in listed["Faces"]} == {face_a, face_b, face_other}
 
-    searched = rek.search_faces(CollectionId="people", FaceId=face_a, FaceMatchThreshold=80)
+    searched = rek.search_faces(CollectionId="people", FaceId=face_a, FaceMatchThreshold=90)
     check_shape(rek, "SearchFaces")
     assert [m["Face"]["FaceId"] for m in searched["FaceMatches"]] == [face_b]
     assert "ReviewRequired" not in searched["FaceMatches"][0]  # a stock client's parser drops our extensions
@@ -156,10 +156,10 @@ def test_the_rekognition_flow_over_http(stock, endpoint, moto_s3, faces_dev):
     compared = rek.compare_faces(
         SourceImage={"Bytes": photo(faces_dev, "img4.jpg")},
         TargetImage={"S3Object": {"Bucket": "gallery", "Name": "people/img2.jpg"}},
-        SimilarityThreshold=80,
+        SimilarityThreshold=90,
     )
     check_shape(rek, "CompareFaces")
-    assert compared["FaceMatches"] and compared["FaceMatches"][0]["Similarity"] >= 80
+    assert compared["FaceMatches"] and compared["FaceMatches"][0]["Similarity"] >= 90
 
     rek.create_user(CollectionId="people", UserId="person01")
     associated = rek.associate_faces(CollectionId="people", UserId="person01", FaceIds=[face_a, face_b])
@@ -173,14 +173,14 @@ def test_the_rekognition_flow_over_http(stock, endpoint, moto_s3, faces_dev):
         (lambda: rek.describe_collection(CollectionId="people"), "DescribeCollection"),
         (lambda: rek.list_collections(), "ListCollections"),
         (lambda: rek.list_users(CollectionId="people"), "ListUsers"),
-        (lambda: rek.search_users(CollectionId="people", FaceId=face_other, UserMatchThreshold=80), "SearchUsers"),
+        (lambda: rek.search_users(CollectionId="people", FaceId=face_other, UserMatchThreshold=90), "SearchUsers"),
         (lambda: rek.detect_faces(Image={"Bytes": photo(faces_dev, "img4.jpg")}, Attributes=["ALL"]), "DetectFaces"),
         (lambda: rek.create_user(CollectionId="people", UserId="temp"), "CreateUser"),
         (lambda: rek.delete_user(CollectionId="people", UserId="temp"), "DeleteUser"),
     ):
         call()
         check_shape(rek, operation)
-    assert rek.raw["DescribeCollection"]["FaceMatchThresholdFloor"] == 80.0  # an extension, on the wire only
+    assert rek.raw["DescribeCollection"]["FaceMatchThresholdFloor"] == 90.0  # an extension, on the wire only
     assert rek.raw["DetectFaces"]["FaceDetails"][0]["FaceSizePixels"] > 0
 
     deleted = rek.delete_faces(CollectionId="people", FaceIds=[face_other, face_a])
