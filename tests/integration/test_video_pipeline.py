@@ -133,5 +133,7 @@ def test_cli_video_refuses_a_file_that_is_not_a_video(tmp_path, capsys):
     bad.write_text("not a video")
     data = tmp_path / "data"
     assert main(["collection", "create", "c", "--data-dir", str(data)]) == 0
-    assert main(["video", str(bad), "--collection", "c", "--data-dir", str(data)]) == 2
+    assert (
+        main(["video", str(bad), "--collection", "c", "--data-dir", str(data)]) == 1
+    )  # an input error (exit 1), not a usage error (2)
     assert "not a video" in capsys.readouterr().err

@@ -86,11 +86,11 @@ def test_the_cli_has_serve_on_loopback_by_default():
 
 def test_the_protocol_serves_every_operation_the_service_has():
     from facesearch.aws.protocol import OPERATIONS, snake_case
-    from facesearch.collections.service import FaceCollectionService
+    from facesearch.collections.service import IN_PROCESS_ONLY, FaceCollectionService
 
     public = {
         name
         for name in vars(FaceCollectionService)
-        if not name.startswith("_") and callable(getattr(FaceCollectionService, name))
+        if not name.startswith("_") and callable(getattr(FaceCollectionService, name)) and name not in IN_PROCESS_ONLY
     }
     assert {snake_case(op) for op in OPERATIONS} == public

@@ -72,6 +72,10 @@ class RequestContext:
     request_id: str | None = None
 
 
+# Public methods that are not API operations: callers in the same process only (the HTTP protocol skips them).
+IN_PROCESS_ONLY = frozenset({"search_by_descriptor"})
+
+
 class FaceCollectionService:
     def __init__(
         self,
@@ -430,6 +434,36 @@ class FaceCollectionService:
             "FaceModelVersion": FACE_MODEL_VERSION,
             "FaceMatchThreshold": threshold,  # not in Rekognition: the threshold applied (it may be the default)
         }
+
+    def search_by_descriptor(
+        self,
+        descriptor: np.ndarray,
+        *,
+        context: RequestContext | None = None,
+        image_sha256: str | None = None,
+        details: dict[str, Any] | None = None,
+        **p: Any,
+    ) -> dict[str, Any]:
+        """Not an API operation (IN_PROCESS_ONLY): search with a descriptor the caller already computed — the video
+        pipeline's tracks, which must not be detected and embedded again. Same rules as every search: the floor
+        and service minimum, the false-candidate budget and its default, the match shape, the audit record
+        (``SearchFacesByDescriptor``, with the frame's sha256 and where in the video the face was)."""
+        with self._attempt("SearchFacesByDescriptor", context, p):
+            cid = v.collection_id(p)
+            collection = self.store.get_collection(cid)
+            max_faces = v.count(p, "MaxFaces", 80, 1, MAX_SEARCH_FACES)
+            threshold = self._threshold(collection, p, "FaceMatchThreshold")
+            matches = self._matches(collection, self._search(cid, descriptor, max_faces, threshold), threshold)
+            self._audit(
+                "SearchFacesByDescriptor",
+                context,
+                cid,
+                threshold=threshold,
+                image_sha256=image_sha256,
+                results=shapes.audit_matches(matches),
+                details=details or {},
+            )
+            return {"FaceMatches": matches, "FaceModelVersion": FACE_MODEL_VERSION, "FaceMatchThreshold": threshold}
 
     def search_faces_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         with self._attempt("SearchFacesByImage", context, p) as trace:
@@ -988,6 +1022,7 @@ def _face_id(image_id: str, number: int) -> str:
 
 _THRESHOLD_PARAMETER = {
     "SearchFaces": "FaceMatchThreshold",
+    "SearchFacesByDescriptor": "FaceMatchThreshold",
     "SearchFacesByImage": "FaceMatchThreshold",
     "SearchUsers": "UserMatchThreshold",
     "SearchUsersByImage": "UserMatchThreshold",

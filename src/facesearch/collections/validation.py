@@ -102,6 +102,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
         "PurgeDeletedFaces": "CollectionId",
         "EraseFaces": "CollectionId ExternalImageId UserId",
         "SearchFaces": "CollectionId FaceId MaxFaces FaceMatchThreshold",
+        "SearchFacesByDescriptor": "CollectionId MaxFaces FaceMatchThreshold",
         "SearchFacesByImage": "CollectionId Image MaxFaces FaceMatchThreshold QualityFilter AllFaces",
         "CompareFaces": "SourceImage TargetImage SimilarityThreshold QualityFilter",
         "DetectFaces": "Image Attributes",

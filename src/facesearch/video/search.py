@@ -1,10 +1,9 @@
 """Searching a track's face in a collection, audited like every search of the service.
 
-A track is searched with the descriptor the pipeline already computed for its best view, so this goes to the
-service's store and writes through the service's audit sink (the service's SearchFacesByImage would detect and
-embed the face again). Validation, the threshold floor, the similarity scale and the match shape are the
-service's: threshold below the collection's floor → InvalidParameterException; matches carry ``ReviewRequired``
-and ``MatchExplanation`` exactly as SearchFacesByImage's do.
+A track is searched with the descriptor the pipeline already computed for its best view (SearchFacesByImage
+would detect and embed the face again), through the service's ``search_by_descriptor``: validation, the floor,
+the budgeted default, the similarity scale, the match shape (``ReviewRequired``, ``MatchExplanation``) and the
+audit record (``SearchFacesByDescriptor``) are the service's.
 """
 
 from __future__ import annotations
@@ -13,18 +12,19 @@ from typing import Any
 
 import numpy as np
 
-from facesearch.audit import AuditRecord
 from facesearch.collections.service import FaceCollectionService, RequestContext
-from facesearch.collections.shapes import stored_face
-from facesearch.engine.similarity import distance_from_similarity, similarity_from_distance
 from facesearch.errors import InvalidParameterException
 from facesearch.video.matcher import VideoFrame
 from facesearch.video.tracking import Track
 
-AUDIT_OPERATION = "SearchFacesByVideoTrack"
+AUDIT_OPERATION = "SearchFacesByDescriptor"  # the service operation behind every track search
 
 
 class TrackSearcher:
+    """One collection's searches for the video pipeline, through ``FaceCollectionService.search_by_descriptor``:
+    the floor (and the service minimum), the budgeted default threshold, the match shape and the audit record
+    are the service's own."""
+
     def __init__(
         self,
         service: FaceCollectionService,
@@ -35,14 +35,14 @@ class TrackSearcher:
         context: RequestContext | None = None,
     ) -> None:
         self.service = service
-        self.collection = service.store.get_collection(collection_id)  # ResourceNotFoundException if unknown
-        floor = self.collection.threshold_floor
-        self.threshold = floor if threshold is None else float(threshold)
-        if self.threshold < floor:
+        described = service.describe_collection(CollectionId=collection_id)  # ResourceNotFoundException if unknown
+        floor = described["FaceMatchThresholdFloor"]  # what searches enforce: collection floor and service minimum
+        if threshold is not None and threshold < floor:
             raise InvalidParameterException(
-                f"FaceMatchThreshold {self.threshold} is below collection {collection_id}'s floor of {floor}"
+                f"FaceMatchThreshold {threshold} is below collection {collection_id}'s floor of {floor}"
             )
-        self.max_distance = distance_from_similarity(self.threshold)
+        self.collection_id = collection_id
+        self.threshold = threshold
         self.max_faces = max_faces
         self.context = context or RequestContext()
         self.searches = 0
@@ -51,50 +51,20 @@ class TrackSearcher:
         """The track's matches (best first), after the audit record is written."""
         if track.descriptor is None:
             raise ValueError(f"track {track.track_id} has no descriptor to search with")
-        cid = self.collection.collection_id
-        neighbors = self.service.store.search(
-            cid, np.asarray(track.descriptor, np.float32), k=self.max_faces, max_distance=self.max_distance
-        )
-        matches = [
-            {
-                "Similarity": round(float(similarity_from_distance(n.distance)), 5),
-                "Face": stored_face(n.face),
-                "ReviewRequired": self.collection.review_required,
-                "MatchExplanation": {
-                    "Distance": round(n.distance, 6),
-                    "MaxDistance": round(self.max_distance, 6),
-                    "Metric": "euclidean distance between 128-d dlib ResNet descriptors",
-                    "Source": n.face.source,
-                },
-            }
-            for n in neighbors
-        ]
-        ctx = self.context
-        self.service.audit.write(
-            AuditRecord(
-                operation=AUDIT_OPERATION,
-                caller=ctx.caller,
-                collection_id=cid,
-                purpose=ctx.purpose,
-                request_id=ctx.request_id,
-                query_image_sha256=frame.sha256(),
-                threshold=self.threshold,
-                results=[
-                    {
-                        "FaceId": m["Face"]["FaceId"],
-                        "Similarity": m["Similarity"],
-                        "ExternalImageId": m["Face"].get("ExternalImageId"),
-                        "UserId": m["Face"].get("UserId"),
-                    }
-                    for m in matches
-                ],
-                details={
-                    "source_id": frame.source_id,
-                    "frame_number": frame.frame_number,
-                    "track_id": track.track_id,
-                    "bounding_box": [round(float(v), 1) for v in track.box],
-                },
-            )
+        params: dict[str, Any] = {"CollectionId": self.collection_id, "MaxFaces": self.max_faces}
+        if self.threshold is not None:
+            params["FaceMatchThreshold"] = self.threshold
+        out = self.service.search_by_descriptor(
+            np.asarray(track.descriptor, np.float32),
+            context=self.context,
+            image_sha256=frame.sha256(),
+            details={
+                "source_id": frame.source_id,
+                "frame_number": frame.frame_number,
+                "track_id": track.track_id,
+                "bounding_box": [round(float(v), 1) for v in track.box],
+            },
+            **params,
         )
         self.searches += 1
-        return matches
+        return list(out["FaceMatches"])
