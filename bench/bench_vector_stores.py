@@ -14,7 +14,7 @@ Data (every parameter is a flag). 128-d descriptors shaped like dlib's, face = i
 * faces per identity ~ 1 + Poisson(``--faces-per-identity`` − 1);
 * stress option: a fraction ``--lowq-fraction`` of faces (default 0) shrunk by ``--lowq-shrink`` towards
   the mean face, as blurry/low-quality crops that slip past the quality filter would be. Such hubs
-  fragment HNSW graphs (see src/facesearch/store/embedded.py): 0.02 is a useful stress setting;
+  fragment HNSW graphs (see src/facesearch/store/embedded/store.py): 0.02 is a useful stress setting;
 * queries: fresh noisy samples of identities that have faces (a new photo of an enrolled person).
 
 Ground truth is the exact top-k by float64 euclidean distance (float32 matmul shortlist, re-scored).

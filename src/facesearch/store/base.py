@@ -212,17 +212,17 @@ class VectorStore(ABC):
             raise NotImplementedError("a backend without max_k must say how many candidates it can give")
         return self.max_k
 
+    @abstractmethod
     def _candidates(self, scope: Any, query: np.ndarray, count: int, k: int, limit: float) -> Candidates:
         """About ``count`` candidates for ``query`` (float32), the nearest by the backend's index."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _candidate_vectors(self, scope: Any, keys: np.ndarray) -> np.ndarray | None:
         """The stored float32 vectors of ``keys`` in order, or None when one no longer exists."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _hit_faces(self, scope: Any, keys: np.ndarray) -> dict[Any, FaceRecord]:
         """The faces behind ``keys`` (the key → FaceRecord); deleted ones are absent."""
-        raise NotImplementedError
 
     # -- users -------------------------------------------------------------------------------------
     @abstractmethod
