@@ -199,3 +199,55 @@ def test_search_arguments_are_checked_before_any_request() -> None:
     with pytest.raises(InvalidParameterException):
         store.search("c", np.zeros(127, np.float32), k=1)
     assert client.sizes == []
+
+
+def test_a_path_prefix_in_the_url_prefixes_every_request() -> None:
+    store = OpenSearchStore("http://127.0.0.1:4566/opensearch/us-east-1/facesearch/")
+    conn = store.client.transport.connection_pool.connections[0]
+    assert conn.host == "http://127.0.0.1:4566" and conn.url_prefix == "/opensearch/us-east-1/facesearch"
+    assert store.url == "http://127.0.0.1:4566/opensearch/us-east-1/facesearch"
+    https = OpenSearchStore(AWS, http_auth=("user", "secret"))
+    conn = https.client.transport.connection_pool.connections[0]
+    assert conn.host == AWS + ":443" and conn.url_prefix == "" and conn.use_ssl
+    for bad in ("ftp://127.0.0.1:9200", "http://127.0.0.1:9200/?x=1", "http://u:p@127.0.0.1:9200", "127.0.0.1:9200"):
+        with pytest.raises(InvalidParameterException):
+            OpenSearchStore(bad)
+
+
+def test_injected_auth_is_used_as_given_and_a_signer_needs_https_off_loopback() -> None:
+    from opensearchpy import RequestsAWSV4SignerAuth, RequestsHttpConnection, Urllib3AWSV4SignerAuth
+
+    signer = Urllib3AWSV4SignerAuth(static_credentials(), "eu-west-1", "es")
+    store = OpenSearchStore(AWS, http_auth=signer, engine="faiss")  # a managed domain: faiss is allowed
+    conn = store.client.transport.connection_pool.connections[0]
+    assert conn.http_auth is signer
+    auth = RequestsAWSV4SignerAuth(static_credentials(), "eu-west-1", "es")
+    store = OpenSearchStore(AWS, http_auth=auth, connection_class=RequestsHttpConnection)
+    conn = store.client.transport.connection_pool.connections[0]
+    assert isinstance(conn, RequestsHttpConnection) and conn.session.auth is auth
+    OpenSearchStore("http://127.0.0.1:4566/opensearch/eu-west-1/d", http_auth=signer)  # LocalStack: loopback
+    with pytest.raises(InvalidParameterException, match="https"):
+        OpenSearchStore("http://search-x.eu-west-1.es.amazonaws.com", http_auth=signer, allow_insecure_http=True)
+    with pytest.raises(InvalidParameterException, match="plain HTTP"):
+        OpenSearchStore("http://10.0.0.5:9200", http_auth=("user", "secret"))
+    with pytest.raises(InvalidParameterException, match="either"):
+        OpenSearchStore(AWS, http_auth=signer, aws_region="eu-west-1", aws_credentials=static_credentials())
+
+
+def test_aws_region_needs_credentials_from_the_caller() -> None:
+    # The store never looks credentials up itself (no AWS SDK import): the caller passes them or a signer.
+    with pytest.raises(InvalidParameterException, match="aws_credentials"):
+        OpenSearchStore(AWS, aws_region="eu-west-1")
+
+
+def test_the_opensearch_store_imports_neither_faiss_nor_an_aws_sdk() -> None:
+    # The Lambda runtime ships the OpenSearch store without faiss; AWS adapters live in facesearch/aws/.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, facesearch.store.opensearch; "
+        "print(sorted(m for m in ('faiss', 'boto3', 'botocore', 'facesearch.store.embedded') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", (done.stdout, done.stderr[-2000:])
