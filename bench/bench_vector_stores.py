@@ -278,6 +278,13 @@ class NumpyBackend:
         return {}
 
 
+def _faiss_threads(value: str | None) -> int | None:
+    """``--faiss-threads``: None leaves the store's default (1); 'cores' is every core of the affinity mask."""
+    if value is None:
+        return None
+    return len(os.sched_getaffinity(0)) if value == "cores" else int(value)
+
+
 class StoreBackend:
     """Any VectorStore, fed FaceRecords as the collection service would."""
 
@@ -295,6 +302,7 @@ class StoreBackend:
                     "max_lists": args.max_lists,
                     "exact_below": args.exact_below,
                     "candidates_min": args.candidates_min,
+                    "faiss_threads": _faiss_threads(args.faiss_threads),
                 }.items()
                 if v is not None
             }
@@ -718,6 +726,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-lists", type=int, help="embedded: most IVF lists")
     p.add_argument("--exact-below", type=int, help="embedded: exact scan below this many faces")
     p.add_argument("--candidates-min", type=int, help="embedded: candidates re-scored per search (at least)")
+    p.add_argument(
+        "--faiss-threads", help="embedded: faiss threads per calling thread, a number or 'cores' (default: the store's)"
+    )
     p.add_argument("--os-m", type=int, help="opensearch: HNSW m")
     p.add_argument("--os-ef-construction", type=int, help="opensearch: HNSW ef_construction")
     p.add_argument("--os-ef-search", type=int, help="opensearch: ef_search (lucene: method_parameters)")
