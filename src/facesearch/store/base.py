@@ -154,11 +154,12 @@ class VectorStore(ABC):
             return []
         # Everything tied with the k-th distance, so face_id can break the tie.
         chosen = dists <= dists[min(k, len(dists)) - 1]
-        faces = self._hit_faces(scope, keys[chosen])
+        keys, dists = keys[chosen], dists[chosen]
+        faces = self._hit_faces(scope, keys)
         # A face deleted since its candidate round is simply absent.
         hits = [
             Neighbor(face=faces[key], distance=d)
-            for key, d in zip(keys[chosen].tolist(), dists[chosen].tolist(), strict=True)
+            for key, d in zip(keys.tolist(), dists.tolist(), strict=True)
             if key in faces
         ]
         hits.sort(key=lambda n: (n.distance, n.face.face_id))

@@ -78,7 +78,7 @@ class CollectionVectorIndex:
         self.train_at = max(train_at, _MIN_TRAIN)
         self.max_lists = max_lists
         self.seed = seed
-        self.vectors = faiss.IndexIDMap2(faiss.IndexFlatL2(DIMENSION))
+        self.vectors: Any = faiss.IndexIDMap2(faiss.IndexFlatL2(DIMENSION))
         self.ivf: Any = None  # faiss.IndexIVFPQFastScan once trained
         self.trained_size = 0  # faces the IVF was (re)trained at
 
@@ -111,7 +111,7 @@ class CollectionVectorIndex:
         nlist = lists_for(n, self.max_lists)
         ids = faiss.vector_to_array(self.vectors.id_map)
         all_vectors = self.vectors.index.reconstruct_n(0, n)
-        ivf = faiss.index_factory(DIMENSION, f"IVF{nlist},{_PQ}", faiss.METRIC_L2)
+        ivf: Any = faiss.index_factory(DIMENSION, f"IVF{nlist},{_PQ}", faiss.METRIC_L2)  # IndexIVFPQFastScan
         ivf.cp.seed = self.seed
         ivf.cp.min_points_per_centroid = 1  # small collections: fewer points per list is fine, and quiet
         ivf.pq.cp.min_points_per_centroid = 1
@@ -141,7 +141,8 @@ class CollectionVectorIndex:
         if self.ivf is None:
             return None
         share = max(probe_fraction, _MIN_SCAN / max(len(self), 1))
-        params = faiss.SearchParametersIVF(nprobe=min(self.nlist, max(1, math.ceil(self.nlist * share))))
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(self.nlist, max(1, math.ceil(self.nlist * share)))
         _, labels = self.ivf.search(query.reshape(1, DIMENSION), count, params=params)
         return labels[0][labels[0] >= 0].astype(np.uint64)
 
@@ -154,14 +155,14 @@ class CollectionVectorIndex:
         return total
 
     # -- persistence -------------------------------------------------------------------------------
-    def to_bytes(self) -> list[bytes | np.ndarray]:
+    def to_bytes(self) -> list[bytes | memoryview]:
         """The serialised index as chunks to write in order (no copy of the big arrays)."""
         vec = faiss.serialize_index(self.vectors)
         ivf = faiss.serialize_index(self.ivf) if self.ivf is not None else np.empty(0, np.uint8)
         header = json.dumps(
             {"dimension": DIMENSION, "vectors": int(vec.nbytes), "ivf": int(ivf.nbytes), "trained": self.trained_size}
         ).encode()
-        return [_MAGIC, struct.pack("<Q", len(header)), header, vec, ivf]
+        return [_MAGIC, struct.pack("<Q", len(header)), header, vec.data, ivf.data]
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview, **options: Any) -> CollectionVectorIndex:
