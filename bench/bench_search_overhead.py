@@ -22,6 +22,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 CHILD = r"""
 import json, sys, tempfile, time
@@ -80,12 +81,13 @@ def main(argv: list[str] | None = None) -> None:
         for name, rs in runs.items()
     }
     ratio = {q: round(summary["B"][q] / summary["A"][q], 3) for q in ("p25", "p50", "p95")}
-    report = {
+    load_end = os.getloadavg()
+    report: dict[str, Any] = {
         "benchmark": "search_overhead",
         "started": started.isoformat(),
         "command": [sys.executable, *sys.argv],
         "parameters": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "load_average": {"start": load_start, "end": os.getloadavg()},
+        "load_average": {"start": load_start, "end": load_end},
         "runs": runs,
         "median_ms": summary,
         "b_over_a": ratio,
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         s = summary[name]
         print(f"| {name} | {s['p25']} | {s['p50']} | {s['p95']} |")
     print(f"| B/A | {ratio['p25']} | {ratio['p50']} | {ratio['p95']} |")
-    print(f"\nload average start {load_start}, end {report['load_average']['end']}; JSON: {out}")
+    print(f"\nload average start {load_start}, end {load_end}; JSON: {out}")
 
 
 if __name__ == "__main__":

@@ -70,8 +70,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
     if request.param.startswith("embedded"):
         from facesearch.store.embedded import EmbeddedStore
 
-        options = {"exact_below": 0} if request.param == "embedded-ann" else {}
-        embedded = EmbeddedStore(tmp_path / "store", faiss_threads=1, **options)
+        tuning: dict[str, Any] = {"exact_below": 0} if request.param == "embedded-ann" else {}
+        embedded = EmbeddedStore(tmp_path / "store", faiss_threads=1, **tuning)
         try:
             yield embedded
         finally:
