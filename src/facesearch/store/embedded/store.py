@@ -39,8 +39,10 @@ index, so searches go on while a file is written. Readers use one SQLite connect
 on ``faiss_threads`` OpenMP threads (default 1), set in the calling thread before every faiss call, since
 OpenMP keeps the setting per thread: concurrent requests then use one core each instead of each spawning a
 team per core, which oversubscribes the cores — on the 2-core machine the store's tests took 211 s with
-faiss' default and 12 s pinned to one thread; the concurrent-search throughput of both settings is in
-BENCHMARKS.md ("Concurrent search").
+faiss' default and 12 s pinned to one thread, a one-face add_faces took 8–36 ms instead of 0.4–1.3 ms on a
+busy machine; searches measured the same either way (BENCHMARKS.md, "Concurrent search"). The exception
+is the IVF's (re)training of a collection of 20k faces or more: k-means is where threads pay off, so it runs
+on ``train_threads`` (default None: every core of the affinity mask).
 
 Defaults (exact below 20k faces; IVF up to 1024 lists, 3/16 of them probed, 300 candidates re-scored),
 measured with bench/bench_vector_stores.py on the standard 2-core machine (BENCHMARKS.md, "Vector stores")
@@ -83,7 +85,7 @@ from facesearch.store.embedded import schema
 from facesearch.store.embedded.index_files import INDEX_DIR, CollectionIndex, IndexFiles, SavedFile
 from facesearch.store.embedded.locking import DirectoryLock
 from facesearch.store.embedded.schema import chunks, marks
-from facesearch.store.embedded.vector_index import use_threads
+from facesearch.store.embedded.vector_index import cpu_count, use_threads
 from facesearch.store.records import CollectionRecord, FaceRecord, UserRecord
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class EmbeddedStore(VectorStore):
         checkpoint_every: int = 100_000,
         preload: bool = True,
         faiss_threads: int | None = 1,
+        train_threads: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.exact_below = exact_below
@@ -128,10 +131,18 @@ class EmbeddedStore(VectorStore):
         if faiss_threads is not None and faiss_threads < 1:
             raise InvalidParameterException("faiss_threads must be a positive integer or None (every core)")
         self.faiss_threads = faiss_threads
+        if train_threads is not None and train_threads < 1:
+            raise InvalidParameterException("train_threads must be a positive integer or None (every core)")
+        self.train_threads = train_threads
 
         self.path.mkdir(parents=True, exist_ok=True)
         # Train once the IVF will be searched; ``exact_below=0`` (tests) still trains on a handful of faces.
-        self._files = IndexFiles(self.path / INDEX_DIR, train_at=exact_below, max_lists=max_lists)
+        self._files = IndexFiles(
+            self.path / INDEX_DIR,
+            train_at=exact_below,
+            max_lists=max_lists,
+            train_threads=cpu_count() if train_threads is None else train_threads,
+        )
         self._dir_lock = DirectoryLock(self.path)
 
         self._closed = False
@@ -555,6 +566,7 @@ class EmbeddedStore(VectorStore):
             "refine": self.refine,
             "exact_below": self.exact_below,
             "faiss_threads": self.faiss_threads,
+            "train_threads": self.train_threads,
         }
 
     def close(self) -> None:

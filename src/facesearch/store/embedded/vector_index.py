@@ -42,6 +42,11 @@ _MIN_SCAN = 2048
 # faces (p50 0.63 vs 0.74 ms probing 192 of 1024 lists). 14 (probes in parallel) is faster still for a lone
 # query (0.49 ms) but spends both cores on it, which concurrent searches then fight over.
 _FAST_SCAN_IMPLEM = 10
+# (Re)trainings of at least this many faces run on ``train_threads``: k-means over tens of thousands of
+# vectors is where faiss' threads pay off (100k faces loaded at 18.8–21.7k faces/s with training on both
+# cores vs 14.0–14.5k on one, quiet 2-core machine, BENCHMARKS.md); smaller ones (tests, a lowered
+# ``exact_below``) stay on the calling thread's setting, where starting a team costs more than it saves.
+PARALLEL_TRAIN_MIN = 20_000
 
 
 def cpu_count() -> int:
@@ -74,8 +79,11 @@ class CollectionVectorIndex:
     """The vectors of one collection and the IVF index over them. Searches may run concurrently; changes need
     exclusive access (the store's readers/writer lock)."""
 
-    def __init__(self, *, train_at: int = 20_000, max_lists: int = 1024, seed: int = 1234) -> None:
+    def __init__(
+        self, *, train_at: int = 20_000, max_lists: int = 1024, seed: int = 1234, train_threads: int | None = None
+    ) -> None:
         self.train_at = max(train_at, _MIN_TRAIN)
+        self.train_threads = train_threads  # faiss threads for large (re)trainings; None: the caller's setting
         self.max_lists = max_lists
         self.seed = seed
         self.vectors: Any = faiss.IndexIDMap2(faiss.IndexFlatL2(DIMENSION))
@@ -107,6 +115,17 @@ class CollectionVectorIndex:
         return removed
 
     def _train(self) -> None:
+        """(Re)train on ``train_threads`` when the training is large enough for a team of threads to pay off."""
+        if self.train_threads is None or len(self) < PARALLEL_TRAIN_MIN:
+            return self._train_now()
+        previous = faiss.omp_get_max_threads()
+        use_threads(self.train_threads)
+        try:
+            return self._train_now()
+        finally:
+            faiss.omp_set_num_threads(previous)
+
+    def _train_now(self) -> None:
         n = len(self)
         nlist = lists_for(n, self.max_lists)
         ids = faiss.vector_to_array(self.vectors.id_map)
