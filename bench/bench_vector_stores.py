@@ -279,7 +279,7 @@ class NumpyBackend:
 
 
 def _faiss_threads(value: str | None) -> int | None:
-    """``--faiss-threads``: None leaves the store's default (1); 'cores' is every core of the affinity mask."""
+    """``--faiss-threads``/``--train-threads``: None leaves the store's default; 'cores': every core of the mask."""
     if value is None:
         return None
     return len(os.sched_getaffinity(0)) if value == "cores" else int(value)
@@ -303,6 +303,7 @@ class StoreBackend:
                     "exact_below": args.exact_below,
                     "candidates_min": args.candidates_min,
                     "faiss_threads": _faiss_threads(args.faiss_threads),
+                    "train_threads": _faiss_threads(args.train_threads),
                 }.items()
                 if v is not None
             }
@@ -728,6 +729,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--candidates-min", type=int, help="embedded: candidates re-scored per search (at least)")
     p.add_argument(
         "--faiss-threads", help="embedded: faiss threads per calling thread, a number or 'cores' (default: the store's)"
+    )
+    p.add_argument(
+        "--train-threads", help="embedded: faiss threads for IVF trainings >= 20k faces, a number or 'cores'"
     )
     p.add_argument("--os-m", type=int, help="opensearch: HNSW m")
     p.add_argument("--os-ef-construction", type=int, help="opensearch: HNSW ef_construction")
