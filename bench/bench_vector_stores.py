@@ -14,7 +14,7 @@ Data (every parameter is a flag). 128-d descriptors shaped like dlib's, face = i
 * faces per identity ~ 1 + Poisson(``--faces-per-identity`` − 1);
 * stress option: a fraction ``--lowq-fraction`` of faces (default 0) shrunk by ``--lowq-shrink`` towards
   the mean face, as blurry/low-quality crops that slip past the quality filter would be. Such hubs
-  fragment HNSW graphs (see src/facesearch/store/embedded.py): 0.02 is a useful stress setting;
+  fragment HNSW graphs (see src/facesearch/store/embedded/store.py): 0.02 is a useful stress setting;
 * queries: fresh noisy samples of identities that have faces (a new photo of an enrolled person).
 
 Ground truth is the exact top-k by float64 euclidean distance (float32 matmul shortlist, re-scored).
@@ -278,6 +278,13 @@ class NumpyBackend:
         return {}
 
 
+def _faiss_threads(value: str | None) -> int | None:
+    """``--faiss-threads``/``--train-threads``: None leaves the store's default; 'cores': every core of the mask."""
+    if value is None:
+        return None
+    return len(os.sched_getaffinity(0)) if value == "cores" else int(value)
+
+
 class StoreBackend:
     """Any VectorStore, fed FaceRecords as the collection service would."""
 
@@ -295,6 +302,8 @@ class StoreBackend:
                     "max_lists": args.max_lists,
                     "exact_below": args.exact_below,
                     "candidates_min": args.candidates_min,
+                    "faiss_threads": _faiss_threads(args.faiss_threads),
+                    "train_threads": _faiss_threads(args.train_threads),
                 }.items()
                 if v is not None
             }
@@ -718,6 +727,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-lists", type=int, help="embedded: most IVF lists")
     p.add_argument("--exact-below", type=int, help="embedded: exact scan below this many faces")
     p.add_argument("--candidates-min", type=int, help="embedded: candidates re-scored per search (at least)")
+    p.add_argument(
+        "--faiss-threads", help="embedded: faiss threads per calling thread, a number or 'cores' (default: the store's)"
+    )
+    p.add_argument(
+        "--train-threads", help="embedded: faiss threads for IVF trainings >= 20k faces, a number or 'cores'"
+    )
     p.add_argument("--os-m", type=int, help="opensearch: HNSW m")
     p.add_argument("--os-ef-construction", type=int, help="opensearch: HNSW ef_construction")
     p.add_argument("--os-ef-search", type=int, help="opensearch: ef_search (lucene: method_parameters)")

@@ -243,7 +243,10 @@ def test_count_faces_follows_adds_and_deletes(store: VectorStore, cid: str) -> N
 
 
 # -- faces: search ---------------------------------------------------------------------------------------
-def test_added_faces_are_searchable_as_soon_as_add_faces_returns(store: VectorStore, cid: str) -> None:
+def test_added_faces_are_searchable_as_soon_as_add_faces_returns(
+    store: VectorStore, cid: str, deployed_refresh: None
+) -> None:
+    # With the deployed refresh policy (OpenSearch: wait_for); the other tests refresh on every write.
     for batch in range(5):
         vectors = add_random(store, cid, 10, seed=100 + batch, start=batch * 10)
         for face_id, vector in vectors.items():

@@ -134,6 +134,67 @@ def test_readers_run_concurrently_with_writers(store: EmbeddedStore) -> None:
     assert store.count_faces("c") == 2000 + 1000 - 200 == store.index_stats("c")["size"]
 
 
+@pytest.mark.parametrize("faiss_threads", [1, 2, None])
+def test_faiss_runs_on_the_configured_threads_in_whichever_thread_calls_the_store(
+    tmp_path: Path, faiss_threads: int | None
+) -> None:
+    # OpenMP keeps its thread count per thread: a setting made once in the main thread would not reach the
+    # threads that serve requests, so the store applies it in the calling thread on every faiss call.
+    import faiss
+
+    from facesearch.store.embedded.vector_index import cpu_count
+
+    expected = cpu_count() if faiss_threads is None else faiss_threads
+    vectors = np.random.default_rng(8).normal(0, 0.05, (40, DIMENSION)).astype(np.float32)
+    seen: dict[str, int] = {}
+    with EmbeddedStore(tmp_path, exact_below=0, faiss_threads=faiss_threads) as store:
+        store.create_collection(CollectionRecord("c", T0, "test"))
+        calls = {
+            "add_faces": lambda: store.add_faces("c", faces(vectors)),  # trains the IVF (k-means)
+            "search": lambda: store.search("c", vectors[3], k=5),
+            "delete_faces": lambda: store.delete_faces("c", ["face-000004"]),
+        }
+
+        def call(name: str) -> None:
+            faiss.omp_set_num_threads(7)  # whatever this thread ran with before
+            calls[name]()
+            seen[name] = faiss.omp_get_max_threads()
+
+        for name in calls:
+            worker = threading.Thread(target=call, args=(name,))
+            worker.start()
+            worker.join(timeout=60)
+        assert store.index_stats("c")["faiss_threads"] == faiss_threads
+    assert seen == dict.fromkeys(calls, expected)
+    with pytest.raises(InvalidParameterException):
+        EmbeddedStore(tmp_path / "other", faiss_threads=0)
+
+
+def test_large_ivf_trainings_run_on_train_threads_and_small_ones_on_the_callers_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faiss
+
+    from facesearch.store.embedded import vector_index
+
+    during: list[tuple[int, int]] = []
+    train_now = vector_index.CollectionVectorIndex._train_now
+
+    def recording(self: vector_index.CollectionVectorIndex) -> None:
+        during.append((len(self), faiss.omp_get_max_threads()))
+        train_now(self)
+
+    monkeypatch.setattr(vector_index.CollectionVectorIndex, "_train_now", recording)
+    monkeypatch.setattr(vector_index, "PARALLEL_TRAIN_MIN", 64)  # "large" from 64 faces, to keep the test small
+    vectors = np.random.default_rng(9).normal(0, 0.05, (200, DIMENSION)).astype(np.float32)
+    with EmbeddedStore(tmp_path, exact_below=0, faiss_threads=1, train_threads=2) as store:
+        store.create_collection(CollectionRecord("c", T0, "test"))
+        store.add_faces("c", faces(vectors[:20]))  # trains at 20 faces: small
+        store.add_faces("c", faces(vectors[20:200], 20))  # 200 faces: 2 lists instead of 1, retrained: large
+        assert faiss.omp_get_max_threads() == 1  # the calling thread's setting is back
+    assert during == [(20, 1), (200, 2)]
+
+
 def test_periodic_checkpoints_keep_the_saved_index_close_behind(tmp_path: Path) -> None:
     with EmbeddedStore(tmp_path, checkpoint_every=250) as store:
         store.create_collection(CollectionRecord("c", T0, "test"))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from typing import Any
 
@@ -41,6 +42,30 @@ _MIN_SCAN = 2048
 # faces (p50 0.63 vs 0.74 ms probing 192 of 1024 lists). 14 (probes in parallel) is faster still for a lone
 # query (0.49 ms) but spends both cores on it, which concurrent searches then fight over.
 _FAST_SCAN_IMPLEM = 10
+# (Re)trainings of at least this many faces run on ``train_threads``: k-means over tens of thousands of
+# vectors is where faiss' threads pay off (100k faces loaded at 18.8–21.7k faces/s with training on both
+# cores vs 14.0–14.5k on one, quiet 2-core machine, BENCHMARKS.md); smaller ones (tests, a lowered
+# ``exact_below``) stay on the calling thread's setting, where starting a team costs more than it saves.
+PARALLEL_TRAIN_MIN = 20_000
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (the CPU affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def use_threads(threads: int | None) -> None:
+    """Run the calling thread's faiss calls on ``threads`` OpenMP threads (None: every core of the affinity mask).
+
+    OpenMP keeps this setting per thread — ``omp_set_num_threads`` in one thread does not change another's,
+    and a new thread starts at the process default (all cores) — so the store calls this in the thread that
+    is about to call faiss, every time: it costs well under a microsecond. faiss' OpenBLAS is the OpenMP build,
+    so its matrix products (k-means when the IVF is trained) follow the same setting.
+    """
+    faiss.omp_set_num_threads(cpu_count() if threads is None else max(1, int(threads)))
 
 
 def lists_for(n: int, max_lists: int) -> int:
@@ -54,11 +79,14 @@ class CollectionVectorIndex:
     """The vectors of one collection and the IVF index over them. Searches may run concurrently; changes need
     exclusive access (the store's readers/writer lock)."""
 
-    def __init__(self, *, train_at: int = 20_000, max_lists: int = 1024, seed: int = 1234) -> None:
+    def __init__(
+        self, *, train_at: int = 20_000, max_lists: int = 1024, seed: int = 1234, train_threads: int | None = None
+    ) -> None:
         self.train_at = max(train_at, _MIN_TRAIN)
+        self.train_threads = train_threads  # faiss threads for large (re)trainings; None: the caller's setting
         self.max_lists = max_lists
         self.seed = seed
-        self.vectors = faiss.IndexIDMap2(faiss.IndexFlatL2(DIMENSION))
+        self.vectors: Any = faiss.IndexIDMap2(faiss.IndexFlatL2(DIMENSION))
         self.ivf: Any = None  # faiss.IndexIVFPQFastScan once trained
         self.trained_size = 0  # faces the IVF was (re)trained at
 
@@ -87,11 +115,22 @@ class CollectionVectorIndex:
         return removed
 
     def _train(self) -> None:
+        """(Re)train on ``train_threads`` when the training is large enough for a team of threads to pay off."""
+        if self.train_threads is None or len(self) < PARALLEL_TRAIN_MIN:
+            return self._train_now()
+        previous = faiss.omp_get_max_threads()
+        use_threads(self.train_threads)
+        try:
+            return self._train_now()
+        finally:
+            faiss.omp_set_num_threads(previous)
+
+    def _train_now(self) -> None:
         n = len(self)
         nlist = lists_for(n, self.max_lists)
         ids = faiss.vector_to_array(self.vectors.id_map)
         all_vectors = self.vectors.index.reconstruct_n(0, n)
-        ivf = faiss.index_factory(DIMENSION, f"IVF{nlist},{_PQ}", faiss.METRIC_L2)
+        ivf: Any = faiss.index_factory(DIMENSION, f"IVF{nlist},{_PQ}", faiss.METRIC_L2)  # IndexIVFPQFastScan
         ivf.cp.seed = self.seed
         ivf.cp.min_points_per_centroid = 1  # small collections: fewer points per list is fine, and quiet
         ivf.pq.cp.min_points_per_centroid = 1
@@ -121,7 +160,8 @@ class CollectionVectorIndex:
         if self.ivf is None:
             return None
         share = max(probe_fraction, _MIN_SCAN / max(len(self), 1))
-        params = faiss.SearchParametersIVF(nprobe=min(self.nlist, max(1, math.ceil(self.nlist * share))))
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(self.nlist, max(1, math.ceil(self.nlist * share)))
         _, labels = self.ivf.search(query.reshape(1, DIMENSION), count, params=params)
         return labels[0][labels[0] >= 0].astype(np.uint64)
 
@@ -134,14 +174,14 @@ class CollectionVectorIndex:
         return total
 
     # -- persistence -------------------------------------------------------------------------------
-    def to_bytes(self) -> list[bytes | np.ndarray]:
+    def to_bytes(self) -> list[bytes | memoryview]:
         """The serialised index as chunks to write in order (no copy of the big arrays)."""
         vec = faiss.serialize_index(self.vectors)
         ivf = faiss.serialize_index(self.ivf) if self.ivf is not None else np.empty(0, np.uint8)
         header = json.dumps(
             {"dimension": DIMENSION, "vectors": int(vec.nbytes), "ivf": int(ivf.nbytes), "trained": self.trained_size}
         ).encode()
-        return [_MAGIC, struct.pack("<Q", len(header)), header, vec, ivf]
+        return [_MAGIC, struct.pack("<Q", len(header)), header, vec.data, ivf.data]
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview, **options: Any) -> CollectionVectorIndex:
