@@ -69,7 +69,10 @@ def open_store(settings: Settings, **options: Any) -> VectorStore:
 
     assert settings.opensearch_url  # guaranteed by Settings validation
     if settings.opensearch_auth == "sigv4":
-        options.setdefault("aws_region", settings.region)
+        from facesearch.aws.opensearch import sigv4_auth  # boto3 only when SigV4 is configured
+
+        assert settings.region  # guaranteed by Settings validation
+        options.setdefault("http_auth", sigv4_auth(settings.region))
     return OpenSearchStore(settings.opensearch_url, index_prefix=settings.index_prefix, **options)
 
 

@@ -95,7 +95,7 @@ def decode_image(
         image.load()
         rotated = _orientation(image) not in (None, 1)
         if rotated:
-            image = ImageOps.exif_transpose(image)  # without a rotation it would only copy the pixels
+            image = ImageOps.exif_transpose(image)  # type: ignore[assignment]  # without a rotation it would only copy the pixels
         rgb = _to_rgb(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InvalidImageFormatException(f"image data is corrupt or truncated: {exc}") from exc

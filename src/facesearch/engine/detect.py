@@ -51,6 +51,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -463,7 +464,8 @@ class MtcnnDetector:
                     if first == n:
                         return None
                     for i in range(first, n):
-                        if not state[i] and (after is None or after[i] is None or state[after[i]] == 2):
+                        dep = None if after is None else after[i]
+                        if not state[i] and (dep is None or state[dep] == 2):
                             state[i] = 1
                             return i
                     cond.wait()  # everything left waits for a running task; its end notifies
@@ -522,10 +524,10 @@ class MtcnnDetector:
         h, w = mips.levels[0].shape[:2]
         sizes = [(int(np.ceil(w * s)), int(np.ceil(h * s))) for s in self.pyramid(h, w, min_face, skip_faces_under)]
         levels = [_PnetLevel(w, h, sw, sh, _PNET_STRIP) for sw, sh in sizes]
-        tasks: list[Callable[[], None]] = [lambda lv=lv: lv.resize(mips) for lv in levels]
+        tasks: list[Callable[[], None]] = [partial(_PnetLevel.resize, lv, mips) for lv in levels]
         after: list[int | None] = [None] * len(levels)
         for i, lv in enumerate(levels):
-            tasks += [lambda lv=lv, k=k: self._pnet_strip(lv, k) for k in range(len(lv.strips))]
+            tasks += [partial(self._pnet_strip, lv, k) for k in range(len(lv.strips))]
             after += [i] * len(lv.strips)
         self._run_all(tasks, after)
         found = [lv.found for lv in levels if lv.found is not None]
@@ -538,6 +540,7 @@ class MtcnnDetector:
     def _pnet_strip(self, level: _PnetLevel, k: int) -> None:
         """P-net on strip ``k`` of a resized ``level``; the level's last strip to finish runs the level's NMS."""
         j0, j1 = level.strips[k]
+        assert level.image is not None, "a level is resized before its strips run"
         x_end = level.sw if j1 == level.out_w else _PNET_STRIDE * j1 + _PNET_CELL - _PNET_STRIDE
         x = _normalise(imageops.transpose(level.image[:, _PNET_STRIDE * j0 : x_end])[None])  # (1, W, H, 3)
         reg, prob = self._pnet.run(None, {"input_1": x})
@@ -586,7 +589,7 @@ class MtcnnDetector:
         def batch(a: int, b: int) -> list[np.ndarray]:
             return session.run(None, {name: _normalise(mips.crops(ib[a:b], size))})
 
-        outs = self._run_all([lambda a=a, b=b: batch(a, b) for a, b in pairwise(bounds)])
+        outs = self._run_all([partial(batch, a, b) for a, b in pairwise(bounds)])
         return ib, [np.concatenate(parts) for parts in zip(*outs, strict=True)]
 
     def _stage2(self, mips: _Mips, boxes: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 try:  # optional: the `opencv` extra (and every install but the lean Lambda layer)
     import cv2
 except ImportError:  # pragma: no cover - exercised by forcing the port in tests
-    cv2 = None
+    cv2 = None  # type: ignore[assignment]
 
 _state = {"opencv": cv2 is not None}
 _F32 = np.float32

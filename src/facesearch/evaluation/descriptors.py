@@ -140,7 +140,8 @@ def _describe_all(root: Path, images: Sequence[str], engine: object, *, progress
                 if face.descriptor is None:
                     continue
                 face_image.append(i)
-                boxes.append(tuple(float(v) for v in face.box))
+                x1, y1, x2, y2 = face.box
+                boxes.append((float(x1), float(y1), float(x2), float(y2)))
                 conf.append(float(face.confidence))
                 desc.append(np.asarray(face.descriptor, np.float32))
         ms[i] = (time.perf_counter() - start) * 1000

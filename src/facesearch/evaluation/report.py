@@ -121,7 +121,8 @@ def evaluate(
     chosen = {n: labelled_face(described, index[n]) for n in singles}
     names = [n for n in singles if chosen[n] is not None]
     no_face = sorted((n for n in singles if chosen[n] is None and n not in described.errors), key=_natural_key)
-    x = described.descriptors[[chosen[n] for n in names]] if names else np.zeros((0, 128), np.float32)
+    rows = [i for n in names if (i := chosen[n]) is not None]
+    x = described.descriptors[rows] if names else np.zeros((0, 128), np.float32)
     person = [data.identities[n][0] for n in names]
     _, labels = np.unique(np.asarray(person), return_inverse=True) if names else (None, np.zeros(0, np.int64))
     row_of = {n: k for k, n in enumerate(names)}

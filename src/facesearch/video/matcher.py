@@ -246,6 +246,7 @@ class FrameMatcher:
     def apply_search(self, state: CameraState, track: Track, matches: list[dict[str, Any]], frame_number: int) -> None:
         """Record a finished search on its track: its matches are carried along the track from now on. A search is
         only ever made from a view at least as good as the last searched one, so its result replaces the last."""
+        assert track.last_detection is not None, "a searched track has been detected"
         face = track.last_detection.payload
         track.info.update(
             matches=matches,
