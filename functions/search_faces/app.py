@@ -15,12 +15,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facesearch.aws.powertools import emit_outcome, object_idempotency
 from facesearch.aws.runtime import cold_start
 from facesearch.aws.s3 import S3ObjectRef
 from facesearch.aws.s3_events import MalformedMessageError, Outcome, QuerySearcher, parse_s3_message
@@ -33,27 +32,15 @@ tracer = Tracer()
 runtime = cold_start("results_bucket", "idempotency_table", "event_bus", events=True, dynamodb=True)
 searcher = QuerySearcher(runtime.service, runtime.s3, runtime.settings.results_bucket or "", runtime.events)
 processor = BatchProcessor(event_type=EventType.SQS)
-# Kept as long as SQS may keep a message (14 days at most), so any redelivery finds it.
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[bucket, key, version]", raise_on_no_idempotency_key=True, expires_after_seconds=14 * 86400
-)
-persistence = DynamoDBPersistenceLayer(
-    table_name=runtime.settings.idempotency_table or "", boto3_client=runtime.dynamodb
-)
+idempotency, persistence = object_idempotency(runtime)
 
 
 def _emit(outcome: Outcome) -> None:
-    if outcome.failed:
-        logger.error("query failed permanently", extra={"error": outcome.document.get("Error")})
-        metrics.add_metric(name="PermanentFailures", unit=MetricUnit.Count, value=1)
-        with single_metric(name="Errors", unit=MetricUnit.Count, value=1) as metric:
-            metric.add_dimension(name="Kind", value=outcome.error_code or "Unknown")
+    if not emit_outcome(logger, metrics, outcome, "query"):
         return
     faces = outcome.document.get("SearchedFaces") or []
     metrics.add_metric(name="FacesSearched", unit=MetricUnit.Count, value=len(faces))
     metrics.add_metric(name="Matches", unit=MetricUnit.Count, value=sum(len(f["FaceMatches"]) for f in faces))
-    for stage, ms in outcome.timings_ms.items():
-        metrics.add_metric(name=f"{stage}Latency", unit=MetricUnit.Milliseconds, value=ms)
 
 
 @idempotent_function(data_keyword_argument="query", config=idempotency, persistence_store=persistence)
