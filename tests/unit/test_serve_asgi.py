@@ -90,7 +90,7 @@ def test_the_protocol_serves_every_operation_the_service_has():
 
     public = {
         name
-        for name in vars(FaceCollectionService)
+        for name in dir(FaceCollectionService)
         if not name.startswith("_") and callable(getattr(FaceCollectionService, name)) and name not in IN_PROCESS_ONLY
     }
     assert {snake_case(op) for op in OPERATIONS} == public

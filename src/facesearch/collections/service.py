@@ -13,70 +13,57 @@ Accountability is part of the API, not bolted on, and it fails closed:
 - every search enforces the service's minimum floor *and* the collection's floor; the collection floor changes
   only through the audited UpdateCollection, never below the service minimum;
 - every match says whether a human must review it before anyone acts on it.
+
+The class is split by concern: collections, faces and searches here; the user operations in ``users.py``; the
+fail-closed audit trail every operation goes through (``_audit``, ``_attempt``, ``_change``) in ``trail.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facesearch.audit import AuditRecord, AuditSink
+from facesearch.audit import AuditSink
 from facesearch.collections import risk, shapes
 from facesearch.collections import validation as v
-from facesearch.collections.images import MAX_S3_BYTES as MAX_IMAGE_BYTES
 from facesearch.collections.images import image_bytes
 from facesearch.collections.pagination import decode_token, encode_token
 from facesearch.collections.shapes import compared_face, face_detail, stored_face
-from facesearch.engine.similarity import DEFAULT_THRESHOLD, distance_from_similarity, similarity_from_distance
-from facesearch.engine.types import FACE_MODEL_VERSION, AnalyzedImage, QualityFilter
+from facesearch.collections.trail import RequestContext
+from facesearch.collections.users import (
+    MAX_FACES_PER_IMAGE,
+    MAX_SEARCH_FACES,
+    QUALITY_FILTERS,
+    UserOperations,
+)
+from facesearch.engine.similarity import DEFAULT_THRESHOLD, distance_from_similarity
+from facesearch.engine.types import FACE_MODEL_VERSION
 from facesearch.errors import (
-    AuditWriteError,
-    ConflictException,
-    FaceSearchError,
     InvalidParameterException,
     ResourceNotFoundException,
-    typed_error,
 )
 from facesearch.store.base import VectorStore
-from facesearch.store.records import CollectionRecord, FaceRecord, Neighbor, UserRecord
+from facesearch.store.records import CollectionRecord, FaceRecord, Neighbor
 
 if TYPE_CHECKING:
     from facesearch.engine.engine import FaceEngine
     from facesearch.wiring import LazyEngine
 
-MAX_SEARCH_FACES = 4096
-# Rekognition's per-image cap: IndexFaces, DetectFaces, CompareFaces (target) and searches consider the
-# 100 largest faces; it also bounds the work a single crowd photo can cost.
-MAX_FACES_PER_IMAGE = 100
-MAX_USERS = 500
-QUALITY_FILTERS = tuple(q.value for q in QualityFilter)
 # Below this service minimum a floor needs an explicit decision (allow_low_floor, FACESEARCH_ALLOW_LOW_FLOOR),
 # which is itself recorded in the audit log when the service starts.
 SAFE_MIN_FLOOR = DEFAULT_THRESHOLD
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    """Who is asking and why; recorded with every search. ``caller`` is an IAM ARN in AWS, a user name locally."""
-
-    caller: str = "local"
-    purpose: str | None = None
-    request_id: str | None = None
 
 
 # Public methods that are not API operations: callers in the same process only (the HTTP protocol skips them).
 IN_PROCESS_ONLY = frozenset({"search_by_descriptor"})
 
 
-class FaceCollectionService:
+class FaceCollectionService(UserOperations):
     def __init__(
         self,
         engine: FaceEngine | LazyEngine,
@@ -565,235 +552,6 @@ class FaceCollectionService:
             "OrientationCorrection": shapes.orientation(analyzed),
         }
 
-    # ------------------------------------------------------------------------------------------ users
-    def create_user(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        with self._attempt("CreateUser", context, p) as trace:
-            return self._create_user(context, p, trace)
-
-    def _create_user(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        uid = v.user_id(p)
-        self.store.get_collection(cid)
-        if self.store.get_user(cid, uid) is not None:
-            raise ConflictException(f"A user with id {uid} already exists in collection {cid}")
-        self._change(
-            "CreateUser",
-            context,
-            cid,
-            lambda: self.store.create_user(cid, UserRecord(uid, self.clock(), "CREATED")),
-            intent={"user_id": uid},
-            outcome=lambda _: {"user_id": uid},
-            undo=lambda _: self.store.delete_user(cid, uid),
-        )
-        return {}
-
-    def delete_user(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        with self._attempt("DeleteUser", context, p) as trace:
-            return self._delete_user(context, p, trace)
-
-    def _delete_user(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        uid = v.user_id(p)
-        self._user(cid, uid)
-        self._change(
-            "DeleteUser",
-            context,
-            cid,
-            lambda: self.store.delete_user(cid, uid),
-            intent={"user_id": uid},
-            outcome=lambda _: {"user_id": uid},
-        )
-        return {}
-
-    def list_users(self, **p: Any) -> dict[str, Any]:
-        v.known_parameters("ListUsers", p)
-        cid = v.collection_id(p)
-        self.store.get_collection(cid)
-        limit = v.integer(p, "MaxResults", MAX_USERS, 1, MAX_USERS) or MAX_USERS
-        scope = f"ListUsers:{cid}"
-        after = decode_token(p.get("NextToken"), scope)
-        users = self.store.list_users(cid, after=after, limit=limit + 1)
-        page = users[:limit]
-        out: dict[str, Any] = {"Users": [{"UserId": u.user_id, "UserStatus": u.status} for u in page]}
-        if len(users) > limit:
-            out["NextToken"] = encode_token(scope, page[-1].user_id)
-        return out
-
-    def associate_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        with self._attempt("AssociateFaces", context, p) as trace:
-            return self._associate_faces(context, p, trace)
-
-    def _associate_faces(
-        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
-    ) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        uid = v.user_id(p)
-        ids = v.face_ids(p, maximum=100)
-        threshold = v.percentage(p, "UserMatchThreshold", 75.0)
-        self._user(cid, uid)
-        found = self.store.get_faces(cid, ids)
-        existing = [f.vector for f in self._user_faces(cid, uid)]
-        associated: list[str] = []
-        unsuccessful: list[dict[str, Any]] = []
-        for fid in dict.fromkeys(ids):
-            face = found.get(fid)
-            if face is None:
-                unsuccessful.append({"FaceId": fid, "Reasons": ["FACE_NOT_FOUND"]})
-                continue
-            if face.user_id not in (None, uid):
-                unsuccessful.append(
-                    {"FaceId": fid, "UserId": face.user_id, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
-                )
-                continue
-            if existing:
-                best = float(similarity_from_distance(min(float(np.linalg.norm(e - face.vector)) for e in existing)))
-                if best < threshold:
-                    unsuccessful.append(
-                        {
-                            "FaceId": fid,
-                            "UserId": uid,
-                            "Confidence": round(best, 4),
-                            "Reasons": ["LOW_MATCH_CONFIDENCE"],
-                        }
-                    )
-                    continue
-            associated.append(fid)
-        self._change(
-            "AssociateFaces",
-            context,
-            cid,
-            lambda: self.store.set_face_user(cid, associated, uid) if associated else None,
-            intent={"user_id": uid, "results": [{"FaceId": f} for f in associated]},
-            outcome=lambda _: {"user_id": uid, "results": [{"FaceId": f} for f in associated]},
-        )
-        return {
-            "AssociatedFaces": [{"FaceId": f} for f in associated],
-            "UnsuccessfulFaceAssociations": unsuccessful,
-            "UserStatus": self._user(cid, uid).status,
-        }
-
-    def disassociate_faces(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        with self._attempt("DisassociateFaces", context, p) as trace:
-            return self._disassociate_faces(context, p, trace)
-
-    def _disassociate_faces(
-        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
-    ) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        uid = v.user_id(p)
-        ids = v.face_ids(p, maximum=100)
-        self._user(cid, uid)
-        found = self.store.get_faces(cid, ids)
-        done: list[str] = []
-        unsuccessful: list[dict[str, Any]] = []
-        for fid in dict.fromkeys(ids):
-            face = found.get(fid)
-            if face is None:
-                unsuccessful.append({"FaceId": fid, "Reasons": ["FACE_NOT_FOUND"]})
-            elif face.user_id != uid:
-                unsuccessful.append(
-                    {"FaceId": fid, "UserId": face.user_id, "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}
-                )
-            else:
-                done.append(fid)
-        self._change(
-            "DisassociateFaces",
-            context,
-            cid,
-            lambda: self.store.set_face_user(cid, done, None) if done else None,
-            intent={"user_id": uid, "results": [{"FaceId": f} for f in done]},
-            outcome=lambda _: {"user_id": uid, "results": [{"FaceId": f} for f in done]},
-        )
-        return {
-            "DisassociatedFaces": [{"FaceId": f} for f in done],
-            "UnsuccessfulFaceDisassociations": unsuccessful,
-            "UserStatus": self._user(cid, uid).status,
-        }
-
-    def search_users(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        with self._attempt("SearchUsers", context, p) as trace:
-            return self._search_users(context, p, trace)
-
-    def _search_users(self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        collection = self.store.get_collection(cid)
-        threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
-        if (p.get("UserId") is None) == (p.get("FaceId") is None):
-            raise InvalidParameterException("give exactly one of UserId or FaceId")
-        out: dict[str, Any] = {"FaceModelVersion": FACE_MODEL_VERSION}
-        if p.get("FaceId") is not None:
-            fid = v.face_id(p["FaceId"])
-            face = self.store.get_faces(cid, [fid]).get(fid)
-            if face is None:
-                raise ResourceNotFoundException(f"face {fid} is not in collection {cid}")
-            probes, exclude_user = [face.vector], face.user_id
-            out["SearchedFace"] = {"FaceId": fid}
-        else:
-            uid = v.user_id(p)
-            self._user(cid, uid)
-            faces = self._user_faces(cid, uid)
-            if not faces:
-                raise InvalidParameterException(f"user {uid} has no associated faces to search with")
-            probes, exclude_user = [f.vector for f in faces], uid
-            out["SearchedUser"] = {"UserId": uid}
-        out["UserMatches"] = self._user_matches(cid, probes, threshold, max_users, exclude_user)
-        out["UserMatchThreshold"] = threshold  # not in Rekognition: the threshold applied (it may be the default)
-        self._audit(
-            "SearchUsers",
-            context,
-            cid,
-            threshold=threshold,
-            face_id=p.get("FaceId"),
-            user_id=p.get("UserId"),
-            results=[{"UserId": m["User"]["UserId"], "Similarity": m["Similarity"]} for m in out["UserMatches"]],
-        )
-        return out
-
-    def search_users_by_image(self, *, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
-        with self._attempt("SearchUsersByImage", context, p) as trace:
-            return self._search_users_by_image(context, p, trace)
-
-    def _search_users_by_image(
-        self, context: RequestContext | None, p: dict[str, Any], trace: dict[str, Any]
-    ) -> dict[str, Any]:
-        cid = v.collection_id(p)
-        collection = self.store.get_collection(cid)
-        threshold = self._threshold(collection, p, "UserMatchThreshold")
-        max_users = v.count(p, "MaxUsers", 5, 1, MAX_USERS)
-        quality = v.choice(p, "QualityFilter", "NONE", QUALITY_FILTERS)
-        data, source = image_bytes(v.require(p, "Image"), self.s3)
-        trace["image_sha256"] = hashlib.sha256(data).hexdigest()
-        analyzed = self.engine.analyze(data, quality_filter=quality, max_faces=MAX_FACES_PER_IMAGE)
-        searchable = [f for f in analyzed.faces if f.descriptor is not None]
-        if not searchable:
-            raise InvalidParameterException("There are no faces in the image")
-        probe = searchable[0]
-        assert probe.descriptor is not None
-        matches = self._user_matches(cid, [probe.descriptor], threshold, max_users, None)
-        unsearched = []
-        for face in analyzed.faces:
-            if face is probe:
-                continue
-            reasons = list(face.rejected_reasons) or ["FACE_NOT_LARGEST"]
-            unsearched.append({"FaceDetails": face_detail(face, analyzed.width, analyzed.height), "Reasons": reasons})
-        self._audit(
-            "SearchUsersByImage",
-            context,
-            cid,
-            threshold=threshold,
-            image=analyzed,
-            results=[{"UserId": m["User"]["UserId"], "Similarity": m["Similarity"]} for m in matches],
-            details={"source": source},
-        )
-        return {
-            "UserMatches": matches,
-            "FaceModelVersion": FACE_MODEL_VERSION,
-            "SearchedFace": {"FaceDetail": face_detail(probe, analyzed.width, analyzed.height)},
-            "UnsearchedFaces": unsearched,
-            "UserMatchThreshold": threshold,  # not in Rekognition: the threshold applied (it may be the default)
-        }
-
     # -------------------------------------------------------------------------------------- internals
     def _arn(self, cid: str) -> str:
         return f"{self.arn_prefix}:collection/{cid}"
@@ -836,16 +594,6 @@ class FaceCollectionService:
         max_distance = distance_from_similarity(threshold)
         return [shapes.face_match(collection, n, max_distance) for n in neighbors]
 
-    def _user(self, cid: str, uid: str) -> UserRecord:
-        self.store.get_collection(cid)
-        user = self.store.get_user(cid, uid)
-        if user is None:
-            raise ResourceNotFoundException(f"user {uid} does not exist in collection {cid}")
-        return user
-
-    def _user_faces(self, cid: str, uid: str) -> list[FaceRecord]:
-        return self._all_faces(cid, uid)
-
     def _all_faces(self, cid: str, uid: str | None = None) -> list[FaceRecord]:
         faces: list[FaceRecord] = []
         after = None
@@ -855,155 +603,6 @@ class FaceCollectionService:
             if len(page) < 1000:
                 return faces
             after = page[-1].face_id
-
-    def _user_matches(
-        self, cid: str, probes: list[np.ndarray], threshold: float, max_users: int, exclude_user: str | None
-    ) -> list[dict[str, Any]]:
-        best: dict[str, float] = {}
-        for probe in probes:
-            for n in self._search(cid, probe, MAX_SEARCH_FACES, threshold):
-                uid = n.face.user_id
-                if uid is None or uid == exclude_user:
-                    continue
-                best[uid] = min(best.get(uid, np.inf), n.distance)
-        ranked = sorted(best.items(), key=lambda kv: (kv[1], kv[0]))[:max_users]
-        out = []
-        for uid, distance in ranked:
-            user = self.store.get_user(cid, uid)
-            status = user.status if user else "ACTIVE"
-            out.append(shapes.user_match(uid, status, distance))
-        return out
-
-    def _audit(
-        self,
-        operation: str,
-        context: RequestContext | None,
-        cid: str | None,
-        *,
-        threshold: float | None = None,
-        image: AnalyzedImage | None = None,
-        image_sha256: str | None = None,
-        face_id: str | None = None,
-        user_id: str | None = None,
-        results: list[dict[str, Any]] | None = None,
-        details: dict[str, Any] | None = None,
-        phase: str | None = None,
-        status: str = "ok",
-        error: str | None = None,
-        operation_id: str | None = None,
-    ) -> None:
-        """Write one record or raise ``AuditWriteError``: whatever the sink raises, the caller gets a typed error."""
-        ctx = context or RequestContext()
-        record = AuditRecord(
-            operation=operation,
-            caller=ctx.caller,
-            collection_id=cid,
-            purpose=ctx.purpose,
-            request_id=ctx.request_id,
-            query_image_sha256=image.image.sha256 if image else image_sha256,
-            query_face_id=face_id,
-            query_user_id=user_id,
-            threshold=threshold,
-            results=results or [],
-            details=details or {},
-            phase=phase,
-            status=status,
-            error=error,
-            operation_id=operation_id,
-        )
-        try:
-            self.audit.write(record)
-        except Exception as exc:
-            raise AuditWriteError(
-                f"the audit record of {operation} could not be written ({type(exc).__name__}: {exc}); "
-                + ("nothing was changed" if phase == "intent" else "the result is withheld")
-            ) from exc
-
-    @contextlib.contextmanager
-    def _attempt(self, operation: str, context: RequestContext | None, p: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """Record a refused or failed request with its reason, then re-raise: attempts to get around the floor
-        (or any other rule) are as visible as the searches that succeed. The body may put what it learned
-        (``image_sha256``) into the yielded dict."""
-        trace: dict[str, Any] = {}
-        try:
-            v.known_parameters(operation, p)
-            yield trace
-        except Exception as exc:
-            if isinstance(exc, AuditWriteError):
-                raise
-            if getattr(exc, "_facesearch_audited", False):
-                typed = typed_error(exc)
-                if typed is not None and typed is not exc:
-                    raise typed from exc
-                raise
-            cid = p.get("CollectionId")
-            self._audit(
-                operation,
-                context,
-                cid[:255] if isinstance(cid, str) else None,
-                image_sha256=trace.get("image_sha256") or _given_image_sha256(p),
-                face_id=_scalar(p.get("FaceId")),
-                user_id=_scalar(p.get("UserId")),
-                threshold=_number(p.get(_THRESHOLD_PARAMETER.get(operation, ""))),
-                details={"requested": _requested(p)},
-                status=_status(exc),
-                error=_reason(exc),
-            )
-            typed = typed_error(exc)  # an unreachable backend or a full disk reaches the caller typed
-            if typed is not None and typed is not exc:
-                raise typed from exc
-            raise
-
-    def _change(
-        self,
-        operation: str,
-        context: RequestContext | None,
-        cid: str | None,
-        do: Callable[[], T],
-        *,
-        intent: dict[str, Any],
-        outcome: Callable[[T], dict[str, Any]],
-        undo: Callable[[T], Any] | None = None,
-    ) -> T:
-        """Fail closed around a change of state: intent record → change → outcome record.
-
-        No intent record, no change. A change that fails gets a "failed" outcome. An outcome that cannot be
-        recorded rolls the change back when ``undo`` is given; either way the caller gets ``AuditWriteError``,
-        never success, and the intent record already names exactly what was (to be) changed.
-        """
-        operation_id = str(uuid.uuid4())
-        self._audit(operation, context, cid, phase="intent", operation_id=operation_id, **intent)
-        try:
-            result = do()
-        except Exception as exc:
-            with contextlib.suppress(AuditWriteError):  # the change's own error is what the caller must see
-                self._audit(
-                    operation,
-                    context,
-                    cid,
-                    phase="outcome",
-                    operation_id=operation_id,
-                    status=_status(exc),
-                    error=_reason(exc),
-                )
-            with contextlib.suppress(AttributeError):
-                exc._facesearch_audited = True  # type: ignore[attr-defined]
-            raise
-        try:
-            self._audit(operation, context, cid, phase="outcome", operation_id=operation_id, **outcome(result))
-        except AuditWriteError as exc:
-            if undo is None:
-                note = "the change was made; its intent record names it"
-            else:
-                try:
-                    undo(result)
-                    note = "the change was rolled back"
-                except Exception as undo_exc:
-                    note = f"rolling the change back failed ({undo_exc!r}); its intent record names it"
-            exc.message = exc.message.rsplit("; ", 1)[0] + "; " + note
-            exc.args = (exc.message,)
-            raise
-        return result
 
 
 # FaceIds and ImageIds are name-based UUIDs (RFC 4122 v5) of what identifies them, so indexing the same image
@@ -1018,73 +617,6 @@ def _image_id(cid: str, external: str | None, sha256: str) -> str:
 def _face_id(image_id: str, number: int) -> str:
     """``number`` is the face's rank in the engine's largest-first order, which is deterministic per image."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"face\0{image_id}\0{number}"))
-
-
-_THRESHOLD_PARAMETER = {
-    "SearchFaces": "FaceMatchThreshold",
-    "SearchFacesByDescriptor": "FaceMatchThreshold",
-    "SearchFacesByImage": "FaceMatchThreshold",
-    "SearchUsers": "UserMatchThreshold",
-    "SearchUsersByImage": "UserMatchThreshold",
-    "CompareFaces": "SimilarityThreshold",
-    "CreateCollection": "FaceMatchThresholdFloor",
-    "UpdateCollection": "FaceMatchThresholdFloor",
-}
-
-
-def _status(exc: BaseException) -> str:
-    return "refused" if isinstance(exc, FaceSearchError) and exc.http_status < 500 else "failed"
-
-
-def _reason(exc: BaseException) -> str:
-    text = f"{exc.code}: {exc.message}" if isinstance(exc, FaceSearchError) else f"{type(exc).__name__}: {exc}"
-    return text[:1000]
-
-
-def _given_image_sha256(p: dict[str, Any]) -> str | None:
-    """The sha256 of the photo a refused request carried, even when it was refused before the image was read:
-    which photo was used to try to get around the floor is what a reviewer wants to know."""
-    image = p.get("Image", p.get("SourceImage"))
-    data = image.get("Bytes") if isinstance(image, dict) else None
-    if isinstance(data, str):
-        import base64
-        import binascii
-
-        try:
-            data = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-    if isinstance(data, bytes | bytearray) and len(data) <= MAX_IMAGE_BYTES:
-        return hashlib.sha256(data).hexdigest()
-    return None
-
-
-def _scalar(value: Any) -> str | None:
-    return value[:255] if isinstance(value, str) else None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _requested(p: dict[str, Any]) -> dict[str, Any]:
-    """The request's scalar parameters, bounded, for a refusal record (never the image bytes)."""
-    out: dict[str, Any] = {}
-    for name, value in list(p.items())[:32]:
-        if isinstance(value, bool | int | float) or value is None:
-            out[str(name)[:64]] = value
-        elif isinstance(value, str):
-            out[str(name)[:64]] = value[:255]
-        elif isinstance(value, dict) and name.endswith("Image"):
-            obj = value.get("S3Object")
-            out[name] = (
-                {"S3Object": {k: str(obj.get(k))[:1024] for k in ("Bucket", "Name")}}
-                if isinstance(obj, dict)
-                else {"Bytes": "..."}
-            )
-        else:
-            out[str(name)[:64]] = type(value).__name__
-    return out
 
 
 def _attributes(p: dict[str, Any], name: str = "DetectionAttributes") -> str:
