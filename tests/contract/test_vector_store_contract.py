@@ -123,9 +123,16 @@ def test_list_collections_is_ordered_by_id(store: VectorStore) -> None:
     assert [c.collection_id for c in store.list_collections()] == ["A0", "a_1", "b-2", "c.3"]
 
 
+def test_a_collections_false_candidate_budget_is_stored(store: VectorStore) -> None:
+    store.create_collection(collection("c1", false_candidate_budget=0.25))
+    store.create_collection(collection("c2"))
+    assert store.get_collection("c1").false_candidate_budget == 0.25
+    assert store.get_collection("c2").false_candidate_budget is None
+
+
 def test_update_collection_replaces_its_settings(store: VectorStore) -> None:
     store.create_collection(collection("c1"))
-    updated = collection("c1", threshold_floor=95.0, review_required=False)
+    updated = collection("c1", threshold_floor=95.0, review_required=False, false_candidate_budget=2.0)
     store.update_collection(updated)
     assert store.get_collection("c1") == updated
     with pytest.raises(ResourceNotFoundException):

@@ -236,3 +236,21 @@ def test_float64_vectors_are_stored_as_float32(store: EmbeddedStore) -> None:
     store.add_faces("c", faces(v[None]))
     got = store.get_faces("c", ["face-000000"])["face-000000"].vector
     assert got.dtype == np.float32 and got.tobytes() == v.astype(np.float32).tobytes()
+
+
+def test_a_store_from_before_per_collection_budgets_opens_and_gains_the_column(tmp_path: Path) -> None:
+    """Existing deployments keep their data: the collections table gets ``false_candidate_budget`` on open."""
+    import sqlite3
+
+    from facesearch.store.embedded.schema import DB_NAME
+
+    with EmbeddedStore(tmp_path) as store:
+        store.create_collection(CollectionRecord("old", T0, "v1", 90.0, True))
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.execute("ALTER TABLE collections DROP COLUMN false_candidate_budget")
+    db.commit()
+    db.close()
+    with EmbeddedStore(tmp_path) as store:
+        assert store.get_collection("old").false_candidate_budget is None
+        store.update_collection(CollectionRecord("old", T0, "v1", 90.0, True, 0.5))
+        assert store.get_collection("old").false_candidate_budget == 0.5

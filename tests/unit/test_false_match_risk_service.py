@@ -156,3 +156,49 @@ def test_a_collection_stored_with_the_old_floor_80_is_held_to_the_service_floor(
     with pytest.raises(InvalidParameterException, match="floor of 90"):
         svc.search_faces(CollectionId="old", FaceId=_uuid(0), FaceMatchThreshold=80)
     svc.store.close()
+
+
+class TestPerCollectionBudget:
+    """A collection may carry its own budget (CreateCollection/UpdateCollection ``FalseCandidateBudget``): a
+    watchlist reviewed by one person may want 0.01 while a photo archive tolerates 1; the default threshold follows."""
+
+    def test_a_stricter_budget_gives_a_stricter_default_and_is_reported(self, tmp_path):
+        svc, records = _service(tmp_path, 1000)
+        svc.create_collection(CollectionId="strict", FalseCandidateBudget=0.01)
+        svc.create_collection(CollectionId="lax", FalseCandidateBudget=1.0)
+        for cid in ("strict", "lax"):
+            svc.store.add_faces(cid, records)
+        strict, lax = (svc.describe_collection(CollectionId=c) for c in ("strict", "lax"))
+        assert strict["FalseCandidateBudget"] == 0.01 and lax["FalseCandidateBudget"] == 1.0
+        # FMR ≤ budget / (2 · 1000): 5e-6 → 98.29; 5e-4 → 92.06 (S = 100·(1 − FMR^⅓), rounded up)
+        assert strict["DefaultFaceMatchThreshold"] == pytest.approx(98.29, abs=0.01)
+        assert lax["DefaultFaceMatchThreshold"] == pytest.approx(92.06, abs=0.01)
+        assert svc.search_faces(CollectionId="strict", FaceId=_uuid(0))["FaceMatchThreshold"] == pytest.approx(
+            98.29, abs=0.01
+        )
+        svc.store.close()
+
+    def test_the_budget_is_stored_changed_only_through_the_audited_update_and_survives_a_reopen(self, tmp_path):
+        svc, _ = _service(tmp_path, 0)
+        svc.create_collection(CollectionId="c", FalseCandidateBudget=0.5)
+        out = svc.update_collection(CollectionId="c", FalseCandidateBudget=0.05)
+        assert out["FalseCandidateBudget"] == 0.05
+        [outcome] = [r for r in svc.audit.records if r.operation == "UpdateCollection" and r.phase == "outcome"]
+        assert outcome.details["false_candidate_budget"] == {"old": 0.5, "new": 0.05}
+        svc.store.close()
+        again = build_service(load_settings(backend="embedded", home=tmp_path), audit=MemoryAuditSink())
+        with again.store:
+            assert again.describe_collection(CollectionId="c")["FalseCandidateBudget"] == 0.05
+
+    @pytest.mark.parametrize("bad", [0, -1, "0.1", True, 5000])
+    def test_a_budget_that_is_not_a_positive_number_is_refused(self, tmp_path, bad):
+        svc, _ = _service(tmp_path, 0)
+        with pytest.raises(InvalidParameterException, match="FalseCandidateBudget"):
+            svc.create_collection(CollectionId="c", FalseCandidateBudget=bad)
+        svc.store.close()
+
+    def test_a_collection_without_its_own_budget_follows_the_service(self, tmp_path):
+        svc, _ = _service(tmp_path, 0, false_candidate_budget=0.3)
+        svc.create_collection(CollectionId="c")
+        assert svc.describe_collection(CollectionId="c")["FalseCandidateBudget"] == 0.3
+        svc.store.close()

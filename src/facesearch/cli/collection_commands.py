@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="minimum FaceMatchThreshold (default: the service minimum, 90); update changes it (audited)",
     )
+    coll.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="create/update: expected false candidates per stranger search at the default threshold (default 0.1)",
+    )
     coll.add_argument("--json", action="store_true", help="report: print JSON")
     coll.add_argument(
         "--similarity", type=float, default=None, help="report: near-duplicates from (default: the default threshold)"
@@ -132,13 +138,17 @@ def cmd_collection(args: argparse.Namespace) -> int:
                 update["FaceMatchThresholdFloor"] = args.floor
             if args.no_review or args.review:
                 update["ReviewRequired"] = bool(args.review)
+            if args.budget is not None:
+                update["FalseCandidateBudget"] = args.budget
             if len(update) == 1:
-                raise UsageError("collection update needs --floor N, --review or --no-review")
+                raise UsageError("collection update needs --floor N, --budget N, --review or --no-review")
             _print(service.update_collection(context=ctx, **update))
         elif args.action == "create":
             params: dict[str, Any] = {"CollectionId": args.collection_id, "ReviewRequired": not args.no_review}
             if args.floor is not None:
                 params["FaceMatchThresholdFloor"] = args.floor
+            if args.budget is not None:
+                params["FalseCandidateBudget"] = args.budget
             _print(service.create_collection(context=ctx, **params))
         elif args.action == "describe":
             _print(service.describe_collection(CollectionId=args.collection_id))

@@ -119,8 +119,9 @@ class FaceCollectionService(UserOperations):
                     f"FaceMatchThresholdFloor can only be raised above the service floor {self.min_floor}, got {floor}"
                 )
             review = v.boolean(p, "ReviewRequired", True)
-            record = CollectionRecord(cid, self.clock(), FACE_MODEL_VERSION, floor, review)
-            details = {"floor": floor, "review_required": review}
+            budget = _budget(p, None)
+            record = CollectionRecord(cid, self.clock(), FACE_MODEL_VERSION, floor, review, budget)
+            details = {"floor": floor, "review_required": review, "false_candidate_budget": budget}
             self._change(
                 "CreateCollection",
                 context,
@@ -144,10 +145,12 @@ class FaceCollectionService(UserOperations):
                     f"FaceMatchThresholdFloor {floor} is below the service minimum floor {self.min_floor}"
                 )
             review = v.boolean(p, "ReviewRequired", old.review_required)
-            new = CollectionRecord(cid, old.created_at, old.face_model_version, floor, review)
+            budget = _budget(p, old.false_candidate_budget)
+            new = CollectionRecord(cid, old.created_at, old.face_model_version, floor, review, budget)
             change = {
                 "floor": {"old": old.threshold_floor, "new": floor},
                 "review_required": {"old": old.review_required, "new": review},
+                "false_candidate_budget": {"old": old.false_candidate_budget, "new": budget},
             }
             self._change(
                 "UpdateCollection",
@@ -158,7 +161,12 @@ class FaceCollectionService(UserOperations):
                 outcome=lambda _: {"threshold": floor, "details": change},
                 undo=lambda _: self.store.update_collection(old),
             )
-        return {"StatusCode": 200, "FaceMatchThresholdFloor": floor, "ReviewRequired": review}
+        return {
+            "StatusCode": 200,
+            "FaceMatchThresholdFloor": floor,
+            "ReviewRequired": review,
+            "FalseCandidateBudget": budget if budget is not None else self.budget,
+        }
 
     def describe_collection(self, **p: Any) -> dict[str, Any]:
         v.known_parameters("DescribeCollection", p)
@@ -175,14 +183,18 @@ class FaceCollectionService(UserOperations):
             "ReviewRequired": record.review_required,
             # Not in Rekognition: what a search of this collection risks at its size (collections/risk.py).
             "DefaultFaceMatchThreshold": default,
-            "FalseCandidateBudget": self.budget,
+            "FalseCandidateBudget": self._budget(record),
             "RefusesThresholdsOverBudget": self._refuses_over_budget(record),
             "FalseMatchRisk": [risk.risk_at(t, faces) for t in sorted({self._floor(record), default})],
         }
 
     def _default_threshold(self, record: CollectionRecord, faces: int) -> float:
         """The threshold of a search that names none: within the false-candidate budget at the current size."""
-        return risk.budgeted_threshold(faces, budget=self.budget, floor=self._floor(record))
+        return risk.budgeted_threshold(faces, budget=self._budget(record), floor=self._floor(record))
+
+    def _budget(self, record: CollectionRecord) -> float:
+        """The collection's own false-candidate budget, else the service's."""
+        return self.budget if record.false_candidate_budget is None else record.false_candidate_budget
 
     def _floor(self, record: CollectionRecord) -> float:
         """The collection's floor, never below the service's: a collection created when similarity 80 meant a
@@ -572,12 +584,13 @@ class FaceCollectionService(UserOperations):
                 else "the service minimum floor"
             )
             raise InvalidParameterException(f"{name} {threshold} is below {whose} of {floor:g}")
-        if self._refuses_over_budget(collection) and risk.exceeds_budget(threshold, faces, self.budget):
+        budget = self._budget(collection)
+        if self._refuses_over_budget(collection) and risk.exceeds_budget(threshold, faces, budget):
             expected = risk.expected_false_candidates(threshold, faces)
             raise InvalidParameterException(
                 f"{name} {threshold} would return {expected:.3g} false candidates on average per search of someone "
                 f"not in collection {collection.collection_id} ({faces} faces × FMR "
-                f"{risk.fmr_at_similarity(threshold):.3g} per comparison), over its limit of {self.budget}; use "
+                f"{risk.fmr_at_similarity(threshold):.3g} per comparison), over its limit of {budget}; use "
                 f"≥ {self._default_threshold(collection, faces)} or omit {name} for the budgeted default"
             )
         return threshold
@@ -617,6 +630,16 @@ def _image_id(cid: str, external: str | None, sha256: str) -> str:
 def _face_id(image_id: str, number: int) -> str:
     """``number`` is the face's rank in the engine's largest-first order, which is deterministic per image."""
     return str(uuid.uuid5(_ID_NAMESPACE, f"face\0{image_id}\0{number}"))
+
+
+def _budget(p: dict[str, Any], default: float | None) -> float | None:
+    """``FalseCandidateBudget``: expected false candidates per stranger search, a positive number (or absent)."""
+    value = p.get("FalseCandidateBudget", default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1000:
+        raise InvalidParameterException(f"FalseCandidateBudget must be a number in (0, 1000], got {value!r}")
+    return float(value)
 
 
 def _attributes(p: dict[str, Any], name: str = "DetectionAttributes") -> str:

@@ -91,8 +91,8 @@ def boolean(params: dict[str, Any], name: str, default: bool) -> bool:
 PARAMETERS: dict[str, frozenset[str]] = {
     name: frozenset(fields.split())
     for name, fields in {
-        "CreateCollection": "CollectionId Tags FaceMatchThresholdFloor ReviewRequired",
-        "UpdateCollection": "CollectionId FaceMatchThresholdFloor ReviewRequired",
+        "CreateCollection": "CollectionId Tags FaceMatchThresholdFloor ReviewRequired FalseCandidateBudget",
+        "UpdateCollection": "CollectionId FaceMatchThresholdFloor ReviewRequired FalseCandidateBudget",
         "DescribeCollection": "CollectionId",
         "ListCollections": "NextToken MaxResults",
         "DeleteCollection": "CollectionId",

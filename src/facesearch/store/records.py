@@ -19,6 +19,9 @@ class CollectionRecord:
     face_model_version: str
     threshold_floor: float = 80.0
     review_required: bool = True
+    # Expected false candidates per search of a stranger that the default threshold allows at the collection's
+    # size (collections/risk.py); None: the service's budget (FACESEARCH_FALSE_CANDIDATE_BUDGET).
+    false_candidate_budget: float | None = None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS collections (
     created_at TEXT NOT NULL,
     face_model_version TEXT NOT NULL,
     threshold_floor REAL NOT NULL,
-    review_required INTEGER NOT NULL
+    review_required INTEGER NOT NULL,
+    false_candidate_budget REAL
 );
 CREATE TABLE IF NOT EXISTS faces (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,7 +69,9 @@ CREATE INDEX IF NOT EXISTS face_ops_coll ON face_ops (coll, op_seq);
 FACE_COLUMNS = (
     "seq, face_id, image_id, external_image_id, user_id, source, confidence, indexed_at, bounding_box, quality, vector"
 )
-COLLECTION_COLUMNS = "collection_id, created_at, face_model_version, threshold_floor, review_required"
+COLLECTION_COLUMNS = (
+    "collection_id, created_at, face_model_version, threshold_floor, review_required, false_candidate_budget"
+)
 USER_COLUMNS = "user_id, created_at, status"
 
 
@@ -86,6 +89,9 @@ def connect(directory: Path) -> sqlite3.Connection:
 def initialise(db: sqlite3.Connection) -> dict[str, int]:
     """Create the tables if needed; returns collection id → internal number."""
     db.executescript(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(collections)")}
+    if "false_candidate_budget" not in columns:  # a store created before per-collection budgets
+        db.execute("ALTER TABLE collections ADD COLUMN false_candidate_budget REAL")
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
     return dict(db.execute("SELECT collection_id, id FROM collections"))
 
@@ -107,6 +113,7 @@ def collection_row(record: CollectionRecord) -> tuple[Any, ...]:
         record.face_model_version,
         float(record.threshold_floor),
         int(record.review_required),
+        None if record.false_candidate_budget is None else float(record.false_candidate_budget),
     )
 
 
@@ -117,6 +124,7 @@ def collection_from_row(row: tuple[Any, ...]) -> CollectionRecord:
         face_model_version=row[2],
         threshold_floor=row[3],
         review_required=bool(row[4]),
+        false_candidate_budget=row[5],
     )
 
 

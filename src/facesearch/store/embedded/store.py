@@ -209,7 +209,7 @@ class EmbeddedStore(VectorStore):
                 with self._transaction() as db:
                     cur = db.execute(
                         "INSERT INTO collections (collection_id, created_at, face_model_version, threshold_floor,"
-                        " review_required) VALUES (?, ?, ?, ?, ?)",
+                        " review_required, false_candidate_budget) VALUES (?, ?, ?, ?, ?, ?)",
                         schema.collection_row(record),
                     )
             except sqlite3.IntegrityError:
@@ -237,7 +237,7 @@ class EmbeddedStore(VectorStore):
             with self._transaction() as db:
                 db.execute(
                     "UPDATE collections SET created_at = ?, face_model_version = ?, threshold_floor = ?,"
-                    " review_required = ? WHERE id = ?",
+                    " review_required = ?, false_candidate_budget = ? WHERE id = ?",
                     (*schema.collection_row(record)[1:], coll),
                 )
 

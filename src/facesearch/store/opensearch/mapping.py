@@ -55,6 +55,7 @@ def collection_meta(record: CollectionRecord) -> dict[str, Any]:
         "face_model_version": record.face_model_version,
         "threshold_floor": float(record.threshold_floor),
         "review_required": bool(record.review_required),
+        "false_candidate_budget": record.false_candidate_budget,
     }
 
 
@@ -65,6 +66,7 @@ def record_from_meta(meta: dict[str, Any]) -> CollectionRecord:
         face_model_version=meta["face_model_version"],
         threshold_floor=float(meta["threshold_floor"]),
         review_required=bool(meta["review_required"]),
+        false_candidate_budget=meta.get("false_candidate_budget"),
     )
 
 
