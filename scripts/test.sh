@@ -4,11 +4,13 @@
 #   integration  real models and the shared datasets; a real OpenSearch where a test needs one
 #   contract     the VectorStore contract on every backend (embedded, and a real OpenSearch)
 #   e2e          the CLI as a user runs it (exit codes, files)
+#   cloud        the local cloud: LocalStack without Docker (our plugins, a probe CDK app: tests/localcloud) and the
+#                real CDK app deployed into it, end to end (tests/e2e_cloud); ~10 minutes
 # With no tier: set-up, lint (ruff), type check (mypy), then every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=(unit integration contract e2e)
+tiers=(unit integration contract e2e cloud)
 tier=""
 if [ $# -gt 0 ] && [[ " ${tiers[*]} " == *" $1 "* ]]; then
   tier="$1"
@@ -16,6 +18,11 @@ if [ $# -gt 0 ] && [[ " ${tiers[*]} " == *" $1 "* ]]; then
 fi
 
 ./scripts/setup.sh
+
+if [ -z "$tier" ] || [ "$tier" = cloud ]; then
+  echo "==> local cloud (LocalStack, kinesis-local, plugins, CDK CLI; cached outside the repo)"
+  ./scripts/setup_localcloud.sh
+fi
 
 if [ -z "$tier" ] || [ "$tier" != unit ]; then
   echo "==> OpenSearch (provisioned from Maven Central, cached outside the repo)"
@@ -31,6 +38,9 @@ if [ -z "$tier" ]; then
 fi
 
 echo "==> pytest ${tier:-all tiers}"
+if [ "$tier" = cloud ]; then
+  exec .venv/bin/python -m pytest tests/localcloud tests/e2e_cloud "$@"
+fi
 if [ -n "$tier" ]; then
   exec .venv/bin/python -m pytest "tests/$tier" "$@"
 fi

@@ -1,0 +1,162 @@
+"""One local cloud running the REAL CDK app (the repository's `app.py`, `-c target=localstack`) per test session.
+
+`facesearch local up` on a free port once, `down` at the end. The times a reader asks about (start, deploy, index
+of the dev gallery, query → result) are printed at the end of the run and written to
+`out/e2e-cloud-timings.json`. Anything that cannot start fails the session with the reason (never skips).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from facesearch.client import rekognition_client
+from facesearch.devtools import localcloud
+
+REPO = Path(__file__).resolve().parents[2]
+TIMINGS: dict[str, Any] = {}
+COLLECTION = "e2e-faces-dev"
+
+
+def wait_for(what: str, probe: Callable[[], Any], *, timeout: float, interval: float = 1.0) -> Any:
+    """Poll `probe` until it returns something truthy: side effects arrive asynchronously, status codes prove
+    nothing."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def cloud() -> Iterator[dict]:
+    if os.environ.get("FACESEARCH_E2E_REUSE_CLOUD"):
+        # Development loop: run against a cloud already up (`facesearch local up -c target=localstack`,
+        # FACESEARCH_LOCALCLOUD_DIR as it was started); it is left running.
+        status = localcloud.status()
+        if not status.get("running"):
+            pytest.fail("FACESEARCH_E2E_REUSE_CLOUD is set but no local cloud runs", pytrace=False)
+        yield status
+        return
+    state = tempfile.mkdtemp(prefix="facesearch-e2e-cloud-")
+    previous = os.environ.get("FACESEARCH_LOCALCLOUD_DIR")
+    os.environ["FACESEARCH_LOCALCLOUD_DIR"] = state
+    started = time.monotonic()
+    try:
+        try:
+            status = localcloud.up(port=None, app_dir=REPO, context={"target": "localstack"})
+        except localcloud.LocalCloudError as exc:
+            log = Path(state) / "cdk.log"
+            tail = log.read_text()[-4000:] if log.exists() else ""
+            pytest.fail(f"the local cloud did not come up: {exc}\n{tail}", pytrace=False)
+        TIMINGS["local_up_total_s"] = round(time.monotonic() - started, 1)
+        TIMINGS.update({f"{k}_s": v for k, v in status["timings_s"].items()})
+        yield status
+    finally:
+        with contextlib.suppress(Exception):
+            down_started = time.monotonic()
+            localcloud.down()
+            TIMINGS["local_down_s"] = round(time.monotonic() - down_started, 1)
+        if previous is None:
+            os.environ.pop("FACESEARCH_LOCALCLOUD_DIR", None)
+        else:
+            os.environ["FACESEARCH_LOCALCLOUD_DIR"] = previous
+        shutil.rmtree(state, ignore_errors=True)
+        if TIMINGS:
+            record = REPO / "out" / "e2e-cloud-timings.json"
+            record.parent.mkdir(parents=True, exist_ok=True)
+            TIMINGS["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            TIMINGS["load_average"] = os.getloadavg()
+            record.write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def aws(cloud: dict) -> Callable[[str], Any]:
+    """boto3 clients bound to the local cloud (the real SDK, the real endpoints)."""
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=cloud["endpoint_url"],
+            region_name=localcloud.REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    return client
+
+
+@pytest.fixture(scope="session")
+def rekognition(cloud: dict) -> Any:
+    """The stock boto3 Rekognition client, pointed at the deployed REST API."""
+    return rekognition_client(
+        cloud["api_url"], region=localcloud.REGION, aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+
+@pytest.fixture(scope="session")
+def labelled(faces_dev: Path) -> dict[str, str]:
+    """image file → identity, for the 61 labelled images of faces-dev."""
+    with (faces_dev / "identities.csv").open() as fh:
+        return {row["image"]: row["identity"] for row in csv.DictReader(fh)}
+
+
+def gallery_key(identity: str, name: str) -> str:
+    return f"collections/{COLLECTION}/{identity}/{name}"
+
+
+def read_json(s3: Any, bucket: str, key: str) -> dict | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+@pytest.fixture(scope="session")
+def gallery(
+    cloud: dict, aws: Callable[[str], Any], rekognition: Any, labelled: dict[str, str], faces_dev: Path
+) -> dict:
+    """The collection created through the API, the dev gallery uploaded, and every report waited for."""
+    rekognition.create_collection(CollectionId=COLLECTION)
+    s3 = aws("s3")
+    started = time.monotonic()
+    for name, identity in sorted(labelled.items()):
+        s3.upload_file(str(faces_dev / "images" / name), cloud["gallery_bucket"], gallery_key(identity, name))
+    uploaded = time.monotonic()
+    expected = {f"reports/{gallery_key(identity, name)}.json" for name, identity in labelled.items()}
+
+    def reports() -> dict[str, dict] | None:
+        found = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=cloud["results_bucket"], Prefix=f"reports/collections/{COLLECTION}/"
+        ):
+            found.update(obj["Key"] for obj in page.get("Contents", []))
+        if not expected <= found:
+            return None
+        return {key: read_json(s3, cloud["results_bucket"], key) for key in sorted(expected)}
+
+    documents = wait_for(f"{len(expected)} index reports", reports, timeout=900, interval=2)
+    TIMINGS["gallery_images"] = len(expected)
+    TIMINGS["gallery_upload_s"] = round(uploaded - started, 1)
+    TIMINGS["gallery_upload_to_all_reports_s"] = round(time.monotonic() - started, 1)
+    return {"collection": COLLECTION, "reports": documents}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TIMINGS:
+        terminalreporter.write_sep("-", "end-to-end local cloud timings")
+        terminalreporter.write_line(", ".join(f"{name} {value}" for name, value in TIMINGS.items()))
