@@ -136,7 +136,9 @@ class FaceSearchStack(Stack):
         environment = {
             "FACESEARCH_BACKEND": "opensearch",
             "FACESEARCH_OPENSEARCH_URL": search.url(config.open_search.scheme),
-            "FACESEARCH_OPENSEARCH_AUTH": "sigv4",
+            # SigV4 over https (AWS); a plain-http endpoint (the local cloud's gateway) is unsigned: the store
+            # refuses to sign over http, and LocalStack's node checks no signatures.
+            "FACESEARCH_OPENSEARCH_AUTH": "sigv4" if config.open_search.scheme == "https" else "none",
             "FACESEARCH_INDEX_PREFIX": config.index_prefix,
             "FACESEARCH_MODEL_DIR": "/opt/models",
             "FACESEARCH_AUDIT_SINK": "s3",
