@@ -131,26 +131,29 @@ def gallery(
     cloud: dict, aws: Callable[[str], Any], rekognition: Any, labelled: dict[str, str], faces_dev: Path
 ) -> dict:
     """The collection created through the API, the dev gallery uploaded, and every report waited for."""
+    if COLLECTION in rekognition.list_collections()["CollectionIds"]:  # a reused cloud (development loop)
+        rekognition.delete_collection(CollectionId=COLLECTION)
     rekognition.create_collection(CollectionId=COLLECTION)
     s3 = aws("s3")
     started = time.monotonic()
+    versions: dict[str, str] = {}
     for name, identity in sorted(labelled.items()):
-        s3.upload_file(str(faces_dev / "images" / name), cloud["gallery_bucket"], gallery_key(identity, name))
+        key = gallery_key(identity, name)
+        out = s3.put_object(Bucket=cloud["gallery_bucket"], Key=key, Body=(faces_dev / "images" / name).read_bytes())
+        versions[f"reports/{key}.json"] = out["VersionId"]  # the bucket is versioned: reports name the version
     uploaded = time.monotonic()
-    expected = {f"reports/{gallery_key(identity, name)}.json" for name, identity in labelled.items()}
+    documents: dict[str, dict] = {}
 
     def reports() -> dict[str, dict] | None:
-        found = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=cloud["results_bucket"], Prefix=f"reports/collections/{COLLECTION}/"
-        ):
-            found.update(obj["Key"] for obj in page.get("Contents", []))
-        if not expected <= found:
-            return None
-        return {key: read_json(s3, cloud["results_bucket"], key) for key in sorted(expected)}
+        for key, version in versions.items():
+            if key not in documents:
+                doc = read_json(s3, cloud["results_bucket"], key)
+                if doc and doc["Object"]["VersionId"] == version:
+                    documents[key] = doc
+        return documents if len(documents) == len(versions) else None
 
-    documents = wait_for(f"{len(expected)} index reports", reports, timeout=900, interval=2)
-    TIMINGS["gallery_images"] = len(expected)
+    wait_for(f"{len(versions)} index reports", reports, timeout=900, interval=2)
+    TIMINGS["gallery_images"] = len(versions)
     TIMINGS["gallery_upload_s"] = round(uploaded - started, 1)
     TIMINGS["gallery_upload_to_all_reports_s"] = round(time.monotonic() - started, 1)
     return {"collection": COLLECTION, "reports": documents}
