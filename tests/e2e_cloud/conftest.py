@@ -27,6 +27,7 @@ from facesearch.devtools import localcloud
 REPO = Path(__file__).resolve().parents[2]
 TIMINGS: dict[str, Any] = {}
 COLLECTION = "e2e-faces-dev"
+STACK = "FaceSearch"
 
 
 def wait_for(what: str, probe: Callable[[], Any], *, timeout: float, interval: float = 1.0) -> Any:

@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import COLLECTION, TIMINGS, gallery_key, read_json, wait_for
+from conftest import COLLECTION, STACK, TIMINGS, gallery_key, read_json, wait_for
 
 pytestmark = pytest.mark.localcloud
-
-STACK = "FaceSearch"
 
 
 def _list_faces(rekognition: Any) -> list[dict]:
@@ -32,28 +30,6 @@ def _list_faces(rekognition: Any) -> list[dict]:
         token = page.get("NextToken")
         if not token:
             return faces
-
-
-def _queue_url(aws: Callable[[str], Any], logical_prefix: str) -> str:
-    """A queue of the stack by its logical id prefix (IndexQueue…, IndexQueueDlq…)."""
-    cfn, sqs = aws("cloudformation"), aws("sqs")
-    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=STACK):
-        for res in page["StackResourceSummaries"]:
-            if res["ResourceType"] == "AWS::SQS::Queue" and res["LogicalResourceId"].startswith(logical_prefix):
-                physical = res["PhysicalResourceId"]
-                return physical if physical.startswith("http") else sqs.get_queue_url(QueueName=physical)["QueueUrl"]
-    raise AssertionError(f"no queue {logical_prefix}* in the stack")
-
-
-def _queues(aws: Callable[[str], Any]) -> dict[str, str]:
-    cfn = aws("cloudformation")
-    ids = [
-        res["LogicalResourceId"]
-        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=STACK)
-        for res in page["StackResourceSummaries"]
-        if res["ResourceType"] == "AWS::SQS::Queue"
-    ]
-    return {i: _queue_url(aws, i) for i in ids}
 
 
 def _log_events(aws: Callable[[str], Any], function: str, pattern: str | None = None) -> list[str]:
@@ -197,27 +173,6 @@ def test_a_non_image_upload_gets_an_error_report_and_a_metric(
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "facesearch"
 
 
-def test_a_message_that_always_fails_ends_in_the_dead_letter_queue(aws: Callable[[str], Any], gallery: dict) -> None:
-    queues = _queues(aws)
-    index_queue = next(
-        url
-        for logical, url in queues.items()
-        if logical.startswith("IndexQueue") and "Dlq" not in logical and "DLQ" not in logical and "Dead" not in logical
-    )
-    dlq = next(url for logical, url in queues.items() if logical.startswith("IndexQueue") and url != index_queue)
-    sqs = aws("sqs")
-    marker = f"malformed-{uuid.uuid4().hex}"
-    sqs.send_message(QueueUrl=index_queue, MessageBody=f"{{not json {marker}")
-    started = time.monotonic()
-
-    def dead_lettered() -> list[dict]:
-        got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=5, VisibilityTimeout=1)
-        return [m for m in got.get("Messages", []) if marker in m["Body"]]
-
-    assert wait_for("the malformed message in the DLQ", dead_lettered, timeout=600, interval=1)
-    TIMINGS["malformed_message_to_dlq_s"] = round(time.monotonic() - started, 1)
-
-
 def test_lambda_logs_and_emf_metrics_are_in_cloudwatch_logs(aws: Callable[[str], Any], gallery: dict) -> None:
     messages = _log_events(aws, "index_faces")
     structured = []
@@ -239,3 +194,16 @@ def test_lambda_logs_and_emf_metrics_are_in_cloudwatch_logs(aws: Callable[[str],
         >= 1
     )
     assert any(m.startswith("REPORT RequestId") for m in messages)  # the platform's own line per invocation
+
+
+def test_a_message_that_always_fails_ends_in_the_dead_letter_queue(aws: Callable[[str], Any], poisoned: dict) -> None:
+    sqs = aws("sqs")
+
+    def dead_lettered() -> list[dict]:
+        got = sqs.receive_message(
+            QueueUrl=poisoned["dlq"], MaxNumberOfMessages=10, WaitTimeSeconds=5, VisibilityTimeout=1
+        )
+        return [m for m in got.get("Messages", []) if poisoned["marker"] in m["Body"]]
+
+    assert wait_for("the malformed message in the DLQ", dead_lettered, timeout=600, interval=1)
+    TIMINGS["malformed_message_to_dlq_s"] = round(time.monotonic() - poisoned["sent"], 1)

@@ -93,12 +93,14 @@ def upload_gallery(status: dict, s3: Any, rekognition: Any, faces_dev: Path) -> 
     reports: dict[str, dict] = {}
 
     def progress() -> bool:
+        before = len(reports)
         for key, version in list(pending.items()):
             doc = _read_json(s3, status["results_bucket"], f"reports/{key}.json")
             if doc and (version is None or doc.get("Object", {}).get("VersionId") == version):
                 reports[key] = doc
                 del pending[key]
-        print(f"\r   indexed {len(reports)}/{len(versions)}", end="", flush=True)
+        if len(reports) != before:
+            print(f"\r   indexed {len(reports)}/{len(versions)}", end="", flush=True)
         return not pending
 
     _wait("the index reports", progress, timeout=900)
