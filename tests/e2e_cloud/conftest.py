@@ -14,33 +14,19 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from e2e_cloud_support import COLLECTION, TIMINGS, gallery_key, read_json, stack_queues, wait_for
 
 from facesearch.client import rekognition_client
 from facesearch.devtools import localcloud
 
 REPO = Path(__file__).resolve().parents[2]
-TIMINGS: dict[str, Any] = {}
-COLLECTION = "e2e-faces-dev"
-STACK = "FaceSearch"
-
-
-def wait_for(what: str, probe: Callable[[], Any], *, timeout: float, interval: float = 1.0) -> Any:
-    """Poll `probe` until it returns something truthy: side effects arrive asynchronously, status codes prove
-    nothing."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -116,20 +102,26 @@ def labelled(faces_dev: Path) -> dict[str, str]:
         return {row["image"]: row["identity"] for row in csv.DictReader(fh)}
 
 
-def gallery_key(identity: str, name: str) -> str:
-    return f"collections/{COLLECTION}/{identity}/{name}"
-
-
-def read_json(s3: Any, bucket: str, key: str) -> dict | None:
-    try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        return None
+@pytest.fixture(scope="session")
+def poisoned(aws: Callable[[str], Any]) -> dict:
+    """A malformed body sent straight to the index queue before the gallery: it needs maxReceiveCount × the
+    visibility timeout to reach the DLQ, so the other tests run meanwhile."""
+    queues = stack_queues(aws)
+    dlq = next(url for logical, url in queues.items() if logical.startswith("IndexQueueDlq"))
+    index_queue = next(url for logical, url in queues.items() if logical.startswith("IndexQueue") and url != dlq)
+    marker = f"malformed-{uuid.uuid4().hex}"
+    aws("sqs").send_message(QueueUrl=index_queue, MessageBody=f"{{not json {marker}")
+    return {"dlq": dlq, "marker": marker, "sent": time.monotonic()}
 
 
 @pytest.fixture(scope="session")
 def gallery(
-    cloud: dict, aws: Callable[[str], Any], rekognition: Any, labelled: dict[str, str], faces_dev: Path
+    cloud: dict,
+    aws: Callable[[str], Any],
+    rekognition: Any,
+    labelled: dict[str, str],
+    faces_dev: Path,
+    poisoned: dict,
 ) -> dict:
     """The collection created through the API, the dev gallery uploaded, and every report waited for."""
     if COLLECTION in rekognition.list_collections()["CollectionIds"]:  # a reused cloud (development loop)

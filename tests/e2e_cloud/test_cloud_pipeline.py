@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import COLLECTION, STACK, TIMINGS, gallery_key, read_json, wait_for
+from e2e_cloud_support import COLLECTION, STACK, TIMINGS, gallery_key, read_json, wait_for
 
 pytestmark = pytest.mark.localcloud
 
