@@ -1,4 +1,5 @@
-"""One local cloud running the REAL CDK app (the repository's `app.py`, `-c target=localstack`) per test session.
+"""One local cloud running the REAL CDK app (the repository's `app.py`, `-c target=localstack`) per test module
+(module scope: it is stopped as soon as its tests are done, not at the end of the whole suite).
 
 `facesearch local up` on a free port once, `down` at the end. The times a reader asks about (start, deploy, index
 of the dev gallery, query → result) are printed at the end of the run and written to
@@ -29,7 +30,7 @@ from facesearch.devtools import localcloud
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cloud() -> Iterator[dict]:
     if os.environ.get("FACESEARCH_E2E_REUSE_CLOUD"):
         # Development loop: run against a cloud already up (`facesearch local up -c target=localstack`,
@@ -71,7 +72,7 @@ def cloud() -> Iterator[dict]:
             record.write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def aws(cloud: dict) -> Callable[[str], Any]:
     """boto3 clients bound to the local cloud (the real SDK, the real endpoints)."""
 
@@ -87,7 +88,7 @@ def aws(cloud: dict) -> Callable[[str], Any]:
     return client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rekognition(cloud: dict) -> Any:
     """The stock boto3 Rekognition client, pointed at the deployed REST API."""
     return rekognition_client(
@@ -95,14 +96,14 @@ def rekognition(cloud: dict) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def labelled(faces_dev: Path) -> dict[str, str]:
     """image file → identity, for the 61 labelled images of faces-dev."""
     with (faces_dev / "identities.csv").open() as fh:
         return {row["image"]: row["identity"] for row in csv.DictReader(fh)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def poisoned(aws: Callable[[str], Any]) -> dict:
     """A malformed body sent straight to the index queue before the gallery: it needs maxReceiveCount × the
     visibility timeout to reach the DLQ, so the other tests run meanwhile."""
@@ -114,7 +115,7 @@ def poisoned(aws: Callable[[str], Any]) -> dict:
     return {"dlq": dlq, "marker": marker, "sent": time.monotonic()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gallery(
     cloud: dict,
     aws: Callable[[str], Any],
