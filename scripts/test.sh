@@ -5,12 +5,13 @@
 #   contract     the VectorStore contract on every backend (embedded, and a real OpenSearch)
 #   e2e          the CLI as a user runs it (exit codes, files)
 #   cdk          the CDK app synthesized: assertions, cdk-nag, cfn-lint, the layer builder
-#   localcloud   LocalStack (no Docker) + OpenSearch, a probe CDK app deployed with cdklocal: the plugins
+#   cloud        the local cloud: LocalStack without Docker (our plugins, a probe CDK app: tests/localcloud) and the
+#                real CDK app deployed into it, end to end (tests/e2e_cloud); ~10 minutes
 # With no tier: set-up (incl. the local cloud's), lint (ruff), type check (mypy), then every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=(unit integration contract e2e cdk localcloud)
+tiers=(unit integration contract e2e cdk cloud)
 tier=""
 if [ $# -gt 0 ] && [[ " ${tiers[*]} " == *" $1 "* ]]; then
   tier="$1"
@@ -19,8 +20,8 @@ fi
 
 ./scripts/setup.sh
 
-if [ -z "$tier" ] || [ "$tier" = localcloud ]; then
-  echo "==> local cloud set-up (LocalStack venv, plugins, kinesis-local, CDK CLI; cached outside the repo)"
+if [ -z "$tier" ] || [ "$tier" = cloud ]; then
+  echo "==> local cloud (LocalStack, kinesis-local, plugins, CDK CLI; cached outside the repo)"
   ./scripts/setup_localcloud.sh
 fi
 
@@ -38,6 +39,9 @@ if [ -z "$tier" ]; then
 fi
 
 echo "==> pytest ${tier:-all tiers}"
+if [ "$tier" = cloud ]; then
+  exec .venv/bin/python -m pytest tests/localcloud tests/e2e_cloud "$@"
+fi
 if [ -n "$tier" ]; then
   exec .venv/bin/python -m pytest "tests/$tier" "$@"
 fi

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from facesearch_cdk.config import StackConfig
+from facesearch_cdk.config import ConfigError, StackConfig
 from facesearch_cdk.constructs import grants
 from facesearch_cdk.constructs.api import RekognitionApi
 from facesearch_cdk.constructs.encryption import DataKey
@@ -66,8 +66,17 @@ class FaceSearchStack(Stack):
 
         # Queue visibility must outlast a whole batch's processing, or SQS redelivers work still in flight:
         # AWS's guidance is six times the function timeout.
+        # AWS's guidance is six times the function timeout; `queues.visibilityTimeoutSeconds` overrides it.
         def visibility(name: str) -> Duration:
-            return Duration.seconds(6 * config.functions[name].timeout_seconds + config.queues.batch_window_seconds)
+            timeout = config.functions[name].timeout_seconds
+            chosen = config.queues.visibility_timeout_seconds
+            if chosen is None:
+                return Duration.seconds(6 * timeout + config.queues.batch_window_seconds)
+            if chosen < timeout:
+                raise ConfigError(
+                    f"queues.visibilityTimeoutSeconds ({chosen}) must be >= functions.{name}.timeoutSeconds ({timeout})"
+                )
+            return Duration.seconds(chosen)
 
         dlq_retention = Duration.days(config.queues.dlq_retention_days)
         index_queue = BucketQueue(
@@ -127,7 +136,9 @@ class FaceSearchStack(Stack):
         environment = {
             "FACESEARCH_BACKEND": "opensearch",
             "FACESEARCH_OPENSEARCH_URL": search.url(config.open_search.scheme),
-            "FACESEARCH_OPENSEARCH_AUTH": "sigv4",
+            # SigV4 over https (AWS); a plain-http endpoint (the local cloud's gateway) is unsigned: the store
+            # refuses to sign over http, and LocalStack's node checks no signatures.
+            "FACESEARCH_OPENSEARCH_AUTH": "sigv4" if config.open_search.scheme == "https" else "none",
             "FACESEARCH_INDEX_PREFIX": config.index_prefix,
             "FACESEARCH_MODEL_DIR": "/opt/models",
             "FACESEARCH_AUDIT_SINK": "s3",

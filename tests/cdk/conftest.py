@@ -64,6 +64,10 @@ def vpc_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def no_video_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A gallery-and-search-only deployment (`video=false`): the cheapest idle shape (docs/deploy.md)."""
-    context = json.loads((REPO / "cdk.json").read_text())["context"] | {"video": False}
+    """A gallery-and-search-only deployment (`video=false`): the cheapest idle shape (docs/deploy.md), reaching
+    the domain over plain http as the local cloud does."""
+    context = json.loads((REPO / "cdk.json").read_text())["context"] | {
+        "video": False,
+        "openSearch": {"scheme": "http"},
+    }
     return synth(tmp_path_factory.mktemp("layers-no-video"), context)

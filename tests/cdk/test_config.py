@@ -31,6 +31,17 @@ def test_localstack_target_is_a_preset_under_explicit_values() -> None:
         config_from_context({"target": "gcp"})
 
 
+def test_localstack_target_dead_letters_within_minutes() -> None:
+    """The end-to-end tests wait for a failing message in the DLQ: 2 receives of 60 s, not 3 of 6 × 120 s."""
+    config = config_from_context({"target": "localstack", "functions": '{"index_faces": {"memoryMb": 3008}}'})
+    assert config.queues.max_receive_count == 2 and config.queues.visibility_timeout_seconds == 60
+    assert config.functions["index_faces"].memory_mb == 3008
+    assert config.functions["index_faces"].timeout_seconds == 60  # the preset's, merged per function
+    assert config_from_context({}).queues.visibility_timeout_seconds is None
+    with pytest.raises(ConfigError, match="visibilityTimeoutSeconds"):
+        config_from_context({"queues": '{"visibilityTimeoutSeconds": 0}'})
+
+
 def test_defaults_are_the_small_production_shape() -> None:
     config = config_from_context({})
     assert config.architecture == "arm64"

@@ -240,6 +240,15 @@ def test_four_python_311_functions_with_both_layers_and_the_agreed_environment(t
 # --- video: Kinesis enhanced fan-out
 
 
+def test_a_plain_http_domain_endpoint_is_not_signed(no_video_template: dict[str, Any]) -> None:
+    """The store refuses SigV4 over http (credentials would travel in the clear); the local cloud's gateway is
+    http and checks no signatures, so `openSearch.scheme=http` means unsigned requests."""
+    for fn in resources(no_video_template, "AWS::Lambda::Function").values():
+        env = fn["Properties"].get("Environment", {}).get("Variables", {})
+        if "FACESEARCH_OPENSEARCH_URL" in env:
+            assert env["FACESEARCH_OPENSEARCH_AUTH"] == "none"
+
+
 def test_match_frames_reads_frames_through_an_enhanced_fan_out_consumer(template: dict[str, Any]) -> None:
     (consumer_id,) = resources(template, "AWS::Kinesis::StreamConsumer")
     frames_id = logical_id(template, "AWS::Kinesis::Stream", "StreamsFrames")

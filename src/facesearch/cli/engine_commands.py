@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="the end-to-end demo on the shared datasets")
     demo.add_argument("--datasets", type=Path, default=Path("../shared/datasets"), help="default: ../shared/datasets")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
+    demo.add_argument(
+        "--cloud",
+        action="store_true",
+        help="run it on the local cloud (LocalStack + the deployed CDK app; started or reused, left running)",
+    )
+    demo.add_argument("--context", action="append", default=[], metavar="KEY=VALUE", help="--cloud: CDK context")
     demo.set_defaults(func=cmd_demo)
 
 
@@ -169,6 +175,10 @@ def _few(items: list[str], n: int = 5) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.cloud:
+        from facesearch.devtools.cloud_demo import run_cloud_demo
+
+        return run_cloud_demo(args.datasets, dict(item.split("=", 1) for item in args.context))
     from facesearch.devtools.demo import run_demo
 
     return run_demo(args.datasets, args.out)
