@@ -265,6 +265,9 @@ class StreamProcessorOperations:
         return None
 
 
+# Public methods that are not API operations (the consumer's lookup).
+IN_PROCESS_ONLY = frozenset({"for_stream"})
+
 OPERATIONS = (
     "CreateStreamProcessor",
     "DescribeStreamProcessor",
@@ -275,6 +278,7 @@ OPERATIONS = (
 )
 
 __all__ = [
+    "IN_PROCESS_ONLY",
     "OPERATIONS",
     "RUNNING",
     "STOPPED",
