@@ -28,9 +28,13 @@ tracer = Tracer()
 
 runtime = cold_start(dynamodb=True)
 # Stream processors live in the video state table (FACESEARCH_STATE_TABLE), or a file under FACESEARCH_HOME.
-protocol = RekognitionProtocol(
-    runtime.service, processors=build_processors(runtime.settings, runtime.service, dynamodb=runtime.dynamodb)
+# Without it (a stack without video) the processor operations answer UnknownOperationException.
+processors = (
+    build_processors(runtime.settings, runtime.service, dynamodb=runtime.dynamodb)
+    if runtime.settings.state_table
+    else None
 )
+protocol = RekognitionProtocol(runtime.service, processors=processors)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
