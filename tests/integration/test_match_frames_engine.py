@@ -98,17 +98,18 @@ def test_one_camera_in_batches_matches_the_local_pipeline(video, rendered):
 
 def test_a_crash_mid_batch_then_redelivery_loses_no_frame_and_doubles_none(video, rendered, monkeypatch):
     scene, frames, _ = rendered
-    consumer = video["app"].consumer
-    real = consumer._process
+    matcher = video["app"].consumer.matcher
+    real = matcher.process
     calls = {"n": 0}
 
     def crash_once_after_ten(*args, **kwargs):
+        result = real(*args, **kwargs)  # the camera's live state has moved on to this frame ...
         calls["n"] += 1
-        if calls["n"] == 11:
+        if calls["n"] == 11:  # ... when the eleventh frame fails halfway
             raise ConnectionError("the container lost its connection mid-batch")
-        return real(*args, **kwargs)
+        return result
 
-    monkeypatch.setattr(consumer, "_process", crash_once_after_ten)
+    monkeypatch.setattr(matcher, "process", crash_once_after_ten)
     batch = frames[:BATCH]
     response = deliver(video, batch, 0)
     failed = [int(f["itemIdentifier"]) for f in response["batchItemFailures"]]

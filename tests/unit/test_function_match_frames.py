@@ -180,3 +180,51 @@ def test_after_a_failed_record_the_rest_of_the_batch_is_left_for_redelivery(vide
         event["Records"][2]["kinesis"]["sequenceNumber"],
     ]
     assert calls == ["cam-1"]
+
+
+def test_two_containers_cannot_interleave_a_camera(video):
+    from facesearch.aws.video import CameraStateConflict
+
+    states = video["app"].consumer.states
+    mine, theirs = states.load("cam-1"), states.load("cam-1")
+    theirs.state.last_frame, theirs.last_ts = 4, time.time()
+    states.save("cam-1", theirs)
+    mine.state.last_frame, mine.last_ts = 3, time.time()
+    with pytest.raises(CameraStateConflict):
+        states.save("cam-1", mine)  # written conditionally on the last frame it was read with
+    again = states.load("cam-1")
+    assert again.state.last_frame == 4 and again.expected_last_frame == 4
+    again.state.last_frame = 9
+    states.save("cam-1", again)
+    assert states.load("cam-1").state.last_frame == 9
+
+
+def test_an_expired_camera_state_is_not_used_but_still_guards_the_write(video):
+    states = video["app"].consumer.states
+    seed_camera(video, 10, time.time())
+    video["ddb"].update_item(
+        TableName=STATE,
+        Key={"pk": {"S": CAMERA_PREFIX + "cam-1"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+    camera = states.load("cam-1")  # TTL deletion lags behind expiry: the item may still be there
+    assert camera.state.last_frame is None and camera.expected_last_frame == 10
+
+
+def test_a_camera_that_restarts_its_numbering_gets_a_fresh_state(video):
+    """A frame numbered at or below the camera's last one is a duplicate unless it was produced later than the
+    last one: then the camera restarted (numbering from 0) and is tracked afresh."""
+    from facesearch.aws.video import RecordOutcome
+
+    running(video)
+    consumer = video["app"].consumer
+    seed_camera(video, 50, time.time() - 10)
+    processed = []
+    consumer._process = lambda frame, camera, processor, out: processed.append(
+        (frame.frame_number, camera.state.last_frame)
+    )
+    consumer.begin()
+    out = consumer.handle(flat_frame("cam-1", 0), FRAMES_ARN)
+    assert isinstance(out, RecordOutcome) and out.kind == "Processed" and "restarted" in (out.reason or "")
+    assert processed == [(0, None)]  # a fresh state: no last frame

@@ -106,7 +106,9 @@ class LoadedCamera:
     state: CameraState
     expected_last_frame: int | None  # what the stored item says (the condition of our write); None: no item
     last_ts: float | None = None
-    dirty: bool = False
+    # The state as of the last frame processed completely (what is saved): a failure halfway through a frame
+    # leaves the live state half-updated, and saving that would skip the failed frame on redelivery.
+    snapshot: dict[str, Any] | None = None
 
 
 class DynamoDBCameraStates:
@@ -130,15 +132,18 @@ class DynamoDBCameraStates:
         return LoadedCamera(state, expected, float(item["last_ts"]["N"]))
 
     def save(self, source_id: str, camera: LoadedCamera) -> None:
-        state = camera.state
-        if state.last_frame is None:
+        """Write the camera's last complete snapshot (or its live state when it has none and a last frame)."""
+        snapshot = camera.snapshot
+        if snapshot is None and camera.state.last_frame is not None:
+            snapshot = state_to_dict(camera.state)
+        if snapshot is None or snapshot["last_frame"] is None:
             return
         args: dict[str, Any] = {
             "TableName": self.table,
             "Item": {
                 "pk": {"S": CAMERA_PREFIX + source_id},
-                "state": {"S": json.dumps(state_to_dict(state))},
-                "last_frame": {"N": str(state.last_frame)},
+                "state": {"S": json.dumps(snapshot)},
+                "last_frame": {"N": str(snapshot["last_frame"])},
                 "last_ts": {"N": repr(camera.last_ts or 0.0)},
                 "expires_at": {"N": str(int(time.time()) + self.ttl_seconds)},
             },
@@ -268,7 +273,7 @@ class FrameConsumer:
                 out.kind = "DuplicateFrame"
                 return out
         self._process(frame, camera, processor, out)
-        camera.last_ts, camera.dirty = ts, True
+        camera.last_ts, camera.snapshot = ts, state_to_dict(camera.state)
         return out
 
     def _camera(self, source_id: str) -> LoadedCamera:
@@ -301,7 +306,7 @@ class FrameConsumer:
             put_results(self.kinesis, stream, records)
             written += len(records)
         for source_id, camera in self._cameras.items():
-            if camera.dirty:
+            if camera.snapshot is not None:
                 self.states.save(source_id, camera)
         return {"ResultRecords": written}
 
