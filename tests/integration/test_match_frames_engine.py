@@ -5,11 +5,12 @@ mid-batch and the redelivery lose no frame and double none; a track's first matc
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
-from functions_harness import aws, lambda_context, load_function, tapped_events  # noqa: F401
+from functions_harness import AUDIT, aws, lambda_context, load_function, tapped_events  # noqa: F401
 from video_harness import create_video_resources, kinesis_event, processor_request, read_results, video_env
 
 from facesearch.devtools import video_scenes as vs
@@ -84,9 +85,6 @@ def test_one_camera_in_batches_matches_the_local_pipeline(video, rendered):
     assert numbers == list(range(scene.frames))  # every frame once, in order (partition key = camera)
     ev = vs.evaluate(scene, truths, results)
     assert ev.accuracy >= 0.95 and ev.false_matches == 0 and ev.identity_switches <= 1, ev.as_dict()
-    cloud = [sorted(str(vs.label_of(f)) for f in r["FaceSearchResponse"]) for r in results]
-    same = sum(a == b for a, b in zip(cloud, local_labels(video, frames), strict=True))
-    assert same >= 0.95 * scene.frames  # state restored between batches: only the motion reference is not kept
     # A track's first match is announced once: one event per person track, not one per frame or per search.
     announced = [
         e["detail"] for e in tapped_events(video["sqs"], video["tap_url"]) if e["detail-type"] == "FaceTrackMatched"
@@ -94,6 +92,22 @@ def test_one_camera_in_batches_matches_the_local_pipeline(video, rendered):
     assert announced and len(announced) <= 4
     assert {a["Face"]["ExternalImageId"] for a in announced} <= {"person04", "person05"}
     assert all(a["SourceId"] == SCENE and a["StreamProcessorName"] == "cam-watch" for a in announced)
+    # Every track search is audited by the service, as the processor's caller, with the frame it came from.
+    searches = [r for r in audit_records(video["s3"]) if r["operation"] == "SearchFacesByDescriptor"]
+    assert searches and all(r["caller"] == "stream-processor:cam-watch" for r in searches)
+    assert all(r["details"]["source_id"] == SCENE and r["query_image_sha256"] for r in searches)
+    # The same labels as the local pipeline over the same frames (run last: its searches are audited too).
+    cloud = [sorted(str(vs.label_of(f)) for f in r["FaceSearchResponse"]) for r in results]
+    same = sum(a == b for a, b in zip(cloud, local_labels(video, frames), strict=True))
+    assert same >= 0.95 * scene.frames  # state restored between batches: only the motion reference is not kept
+
+
+def audit_records(s3) -> list[dict]:
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=AUDIT):
+        for obj in page.get("Contents", []):
+            out.append(json.loads(s3.get_object(Bucket=AUDIT, Key=obj["Key"])["Body"].read()))
+    return out
 
 
 def test_a_crash_mid_batch_then_redelivery_loses_no_frame_and_doubles_none(video, rendered, monkeypatch):
