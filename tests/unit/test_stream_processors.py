@@ -171,3 +171,12 @@ def test_the_consumer_finds_the_processor_by_stream_or_consumer_arn(api):
     assert processors.for_stream(FRAMES_ARN)["Name"] == "cam-watch"
     assert processors.for_stream(f"{FRAMES_ARN}/consumer/match-frames:1764504000")["Name"] == "cam-watch"
     assert processors.for_stream(OUTPUT_ARN) is None
+
+
+def test_start_checks_the_collection_again(api):
+    call(api, "CreateCollection", CollectionId="watchlist")
+    assert call(api, "CreateStreamProcessor", **processor_request(threshold=92))[0] == 200
+    assert call(api, "UpdateCollection", CollectionId="watchlist", FaceMatchThresholdFloor=95)[0] == 200
+    status, refused = call(api, "StartStreamProcessor", Name="cam-watch")
+    assert (status, refused["__type"]) == (400, "InvalidParameterException")
+    assert call(api, "DescribeStreamProcessor", Name="cam-watch")[1]["Status"] == "STOPPED"

@@ -146,7 +146,10 @@ class StreamProcessorOperations:
             raise InvalidParameterException(f"unknown Settings.FaceSearch field(s): {', '.join(sorted(unknown))}")
         described = self.service.describe_collection(CollectionId=fs["CollectionId"])  # ResourceNotFound if unknown
         floor = float(described["FaceMatchThresholdFloor"])
-        threshold = fs.get("FaceMatchThreshold", max(DEFAULT_THRESHOLD, floor))
+        # Unset: the collection's default threshold (its false-candidate budget's), as a search would use.
+        threshold = fs.get(
+            "FaceMatchThreshold", max(DEFAULT_THRESHOLD, floor, described.get("DefaultFaceMatchThreshold", 0))
+        )
         if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 100:
             raise InvalidParameterException("FaceMatchThreshold must be a number between 0 and 100")
         if threshold < floor:
@@ -240,6 +243,9 @@ class StreamProcessorOperations:
         unknown = set(p) - {"Name", "StartSelector", "StopSelector"}
         if unknown or p.get("StartSelector") or p.get("StopSelector"):
             raise InvalidParameterException("StartSelector/StopSelector apply to Kinesis video streams only")
+        doc = self._get(name)
+        # The collection may have been deleted or its floor raised since the processor was created: checked again.
+        self._face_search(doc["Settings"])
         self._set_status("StartStreamProcessor", context, name, RUNNING)
         return {}
 
