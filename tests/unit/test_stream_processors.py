@@ -180,3 +180,32 @@ def test_start_checks_the_collection_again(api):
     status, refused = call(api, "StartStreamProcessor", Name="cam-watch")
     assert (status, refused["__type"]) == (400, "InvalidParameterException")
     assert call(api, "DescribeStreamProcessor", Name="cam-watch")[1]["Status"] == "STOPPED"
+
+
+def test_a_stock_boto3_rekognition_client_drives_the_processor_operations(tmp_path, monkeypatch):
+    """botocore serialises the requests and parses our answers (timestamps included) with Rekognition's model."""
+    import boto3
+    from test_rekognition_client import InProcess
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    settings = load_settings(backend="embedded", home=tmp_path)
+    service = build_service(settings, audit=MemoryAuditSink())
+    client = boto3.client("rekognition", region_name="eu-west-1", endpoint_url="https://facesearch.invalid")
+    client.meta.events.register(
+        "before-send.rekognition",
+        InProcess(RekognitionProtocol(service, processors=build_processors(settings, service))),
+    )
+    client.create_collection(CollectionId="watchlist")
+    arn = client.create_stream_processor(**processor_request())["StreamProcessorArn"]
+    client.start_stream_processor(Name="cam-watch")
+    described = client.describe_stream_processor(Name="cam-watch")
+    assert described["StreamProcessorArn"] == arn and described["Status"] == "RUNNING"
+    assert described["CreationTimestamp"].tzinfo is not None  # parsed as a timestamp by botocore
+    assert client.list_stream_processors()["StreamProcessors"] == [{"Name": "cam-watch", "Status": "RUNNING"}]
+    with pytest.raises(client.exceptions.ResourceInUseException):
+        client.delete_stream_processor(Name="cam-watch")
+    client.stop_stream_processor(Name="cam-watch")
+    client.delete_stream_processor(Name="cam-watch")
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_stream_processor(Name="cam-watch")
