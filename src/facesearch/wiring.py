@@ -149,4 +149,6 @@ def build_processors(settings: Settings, service: Any, *, dynamodb: Any | None =
         registry = DynamoDBProcessorRegistry(dynamodb, settings.state_table)
     else:
         registry = FileProcessorRegistry(settings.home / "stream_processors.json")
-    return StreamProcessorOperations(service, registry)
+    return StreamProcessorOperations(
+        service, registry, frames_stream=settings.frames_stream, results_stream=settings.results_stream
+    )

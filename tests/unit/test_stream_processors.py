@@ -13,6 +13,7 @@ from video_harness import FRAMES_ARN, OUTPUT_ARN, REGION, STATE, processor_reque
 
 from facesearch.audit import MemoryAuditSink
 from facesearch.aws.protocol import RekognitionProtocol
+from facesearch.errors import InvalidParameterException
 from facesearch.settings import load_settings
 from facesearch.wiring import build_processors, build_service
 
@@ -209,3 +210,18 @@ def test_a_stock_boto3_rekognition_client_drives_the_processor_operations(tmp_pa
     client.delete_stream_processor(Name="cam-watch")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.describe_stream_processor(Name="cam-watch")
+
+
+def test_a_deployment_takes_processors_on_its_own_streams_only(tmp_path):
+    settings = load_settings(
+        backend="embedded", home=tmp_path, frames_stream="facesearch-frames", results_stream="elsewhere"
+    )
+    service = build_service(settings, audit=MemoryAuditSink())
+    processors = build_processors(settings, service)
+    service.create_collection(CollectionId="watchlist")
+    with pytest.raises(InvalidParameterException, match="Output must be this deployment's stream elsewhere"):
+        processors.create_stream_processor(**processor_request())
+    request = processor_request()
+    request["Input"] = {"KinesisVideoStream": {"Arn": FRAMES_ARN + "-2"}}
+    with pytest.raises(InvalidParameterException, match="Input must be"):
+        processors.create_stream_processor(**request)

@@ -113,9 +113,21 @@ def _dt(value: str) -> datetime:
 class StreamProcessorOperations:
     """The six operations, Rekognition-shaped, over a registry; the service validates collections and audits."""
 
-    def __init__(self, service: FaceCollectionService, registry: ProcessorRegistry) -> None:
+    def __init__(
+        self,
+        service: FaceCollectionService,
+        registry: ProcessorRegistry,
+        *,
+        frames_stream: str | None = None,
+        results_stream: str | None = None,
+    ) -> None:
+        """``frames_stream``/``results_stream`` (stream names; a deployment's FACESEARCH_FRAMES_STREAM and
+        FACESEARCH_RESULTS_STREAM): when given, a processor must read that stream and write that one — the only
+        ones match_frames is mapped to and may write — instead of being accepted and never running."""
         self.service = service
         self.registry = registry
+        self.frames_stream = frames_stream
+        self.results_stream = results_stream
 
     # -- helpers -------------------------------------------------------------------------------------------------
     @staticmethod
@@ -184,6 +196,9 @@ class StreamProcessorOperations:
         sink = self._arn(
             (p.get("Output") or {}).get("KinesisDataStream", {}).get("Arn"), "Output.KinesisDataStream.Arn"
         )
+        for arn, allowed, what in ((source, self.frames_stream, "Input"), (sink, self.results_stream, "Output")):
+            if allowed and stream_name(arn) != allowed:
+                raise InvalidParameterException(f"{what} must be this deployment's stream {allowed}, got {arn}")
         role = p.get("RoleArn")
         if not isinstance(role, str) or not role.startswith("arn:"):
             raise InvalidParameterException("RoleArn is required")
