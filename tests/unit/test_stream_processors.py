@@ -130,8 +130,18 @@ def test_the_threshold_is_held_to_the_collections_floor(api):
         ),
         ({"Settings": {}}, "InvalidParameterException"),
         ({"RoleArn": None}, "InvalidParameterException"),
+        ({"NotificationChannel": {"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:t"}}, "InvalidParameterException"),
     ],
-    ids=["name", "input-arn", "no-output", "unknown-collection", "threshold-range", "no-face-search", "no-role"],
+    ids=[
+        "name",
+        "input-arn",
+        "no-output",
+        "unknown-collection",
+        "threshold-range",
+        "no-face-search",
+        "no-role",
+        "unsupported-field",
+    ],
 )
 def test_a_bad_create_request_gets_a_rekognition_error_and_creates_nothing(api, change, error):
     call(api, "CreateCollection", CollectionId="watchlist")

@@ -185,20 +185,20 @@ class StreamProcessorOperations:
     # -- operations ----------------------------------------------------------------------------------------------
     def create_stream_processor(self, context: RequestContext | None = None, **p: Any) -> dict[str, Any]:
         name = self._name(p)
-        allowed = {"Name", "Input", "Output", "Settings", "RoleArn", "Tags", "NotificationChannel", "KmsKeyId"}
-        allowed |= {"RegionsOfInterest", "DataSharingPreference"}
-        unknown = set(p) - allowed
+        # Rekognition's other fields (Tags, NotificationChannel, KmsKeyId, RegionsOfInterest, DataSharingPreference)
+        # are refused rather than silently ignored: the caller would believe they apply.
+        unknown = set(p) - {"Name", "Input", "Output", "Settings", "RoleArn"}
         if unknown:
-            raise InvalidParameterException(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+            raise InvalidParameterException(f"not supported by facesearch: {', '.join(sorted(unknown))}")
         source = self._arn(
             (p.get("Input") or {}).get("KinesisVideoStream", {}).get("Arn"), "Input.KinesisVideoStream.Arn"
         )
         sink = self._arn(
             (p.get("Output") or {}).get("KinesisDataStream", {}).get("Arn"), "Output.KinesisDataStream.Arn"
         )
-        for arn, allowed, what in ((source, self.frames_stream, "Input"), (sink, self.results_stream, "Output")):
-            if allowed and stream_name(arn) != allowed:
-                raise InvalidParameterException(f"{what} must be this deployment's stream {allowed}, got {arn}")
+        for arn, expected, what in ((source, self.frames_stream, "Input"), (sink, self.results_stream, "Output")):
+            if expected and stream_name(arn) != expected:
+                raise InvalidParameterException(f"{what} must be this deployment's stream {expected}, got {arn}")
         role = p.get("RoleArn")
         if not isinstance(role, str) or not role.startswith("arn:"):
             raise InvalidParameterException("RoleArn is required")
