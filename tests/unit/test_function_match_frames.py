@@ -228,3 +228,21 @@ def test_a_camera_that_restarts_its_numbering_gets_a_fresh_state(video):
     out = consumer.handle(flat_frame("cam-1", 0), FRAMES_ARN)
     assert isinstance(out, RecordOutcome) and out.kind == "Processed" and "restarted" in (out.reason or "")
     assert processed == [(0, None)]  # a fresh state: no last frame
+
+
+def test_the_processor_is_cached_for_a_few_seconds_and_a_stop_then_takes_effect(video, monkeypatch):
+    consumer = video["app"].consumer
+    consumer.cache_seconds = 5.0
+    lookups = []
+    real = consumer.processors.for_stream
+    monkeypatch.setattr(consumer.processors, "for_stream", lambda arn: lookups.append(arn) or real(arn))
+    assert consumer.processor_for(FRAMES_ARN).doc is None
+    assert consumer.processor_for(FRAMES_ARN).doc is None  # a stream without a processor is cached as such
+    assert len(lookups) == 1
+    consumer.cache_seconds = 0.0
+    running(video)
+    assert consumer.processor_for(FRAMES_ARN).doc["Status"] == "RUNNING"
+    assert consumer.processor_for(FRAMES_ARN).searcher is not None
+    video["processors"].stop_stream_processor(Name="cam-watch")
+    stopped = consumer.processor_for(FRAMES_ARN)
+    assert stopped.doc["Status"] == "STOPPED" and stopped.searcher is None

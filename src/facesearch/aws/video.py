@@ -192,7 +192,7 @@ class RecordOutcome:
 
 @dataclass
 class _Processor:
-    doc: dict[str, Any]
+    doc: dict[str, Any] | None  # None: the stream has no processor (cached too, so a scan is not made per record)
     searcher: TrackSearcher | None
     loaded_at: float
 
@@ -218,24 +218,26 @@ class FrameConsumer:
     def begin(self) -> None:
         self._cameras, self._results, self._aborted = {}, defaultdict(list), False
 
-    def processor_for(self, source_arn: str) -> _Processor | None:
-        """The stream's processor, re-read after ``cache_seconds`` (a Stop takes effect within that)."""
+    def processor_for(self, source_arn: str) -> _Processor:
+        """The stream's processor (``doc`` None when it has none), re-read after ``cache_seconds``: a Stop takes
+        effect within that."""
         now = time.monotonic()
         hit = self._cache.get(source_arn)
         if hit is not None and now - hit.loaded_at < self.cache_seconds:
             return hit
         doc = self.processors.for_stream(source_arn)
-        if doc is None:
-            self._cache.pop(source_arn, None)
-            return None
-        same = hit is not None and hit.doc["Settings"] == doc["Settings"] and hit.searcher is not None
-        searcher = hit.searcher if same and hit is not None else None
-        if searcher is None and doc["Status"] == RUNNING:
-            fs = doc["Settings"]["FaceSearch"]
-            context = RequestContext(caller=f"stream-processor:{doc['Name']}", purpose="stream processor face search")
-            searcher = TrackSearcher(
-                self.service, fs["CollectionId"], threshold=fs["FaceMatchThreshold"], context=context
-            )
+        searcher = None
+        if doc is not None and doc["Status"] == RUNNING:
+            if hit is not None and hit.doc is not None and hit.doc["Settings"] == doc["Settings"]:
+                searcher = hit.searcher
+            if searcher is None:
+                fs = doc["Settings"]["FaceSearch"]
+                context = RequestContext(
+                    caller=f"stream-processor:{doc['Name']}", purpose="stream processor face search"
+                )
+                searcher = TrackSearcher(
+                    self.service, fs["CollectionId"], threshold=fs["FaceMatchThreshold"], context=context
+                )
         self._cache[source_arn] = _Processor(doc, searcher, now)
         return self._cache[source_arn]
 
@@ -250,7 +252,7 @@ class FrameConsumer:
 
     def _handle(self, data: bytes, source_arn: str) -> RecordOutcome:
         processor = self.processor_for(source_arn)
-        if processor is None:
+        if processor.doc is None:
             return RecordOutcome("NoProcessor", reason=f"no stream processor has input {source_arn}")
         if processor.doc["Status"] != RUNNING or processor.searcher is None:
             return RecordOutcome("ProcessorStopped", reason=processor.doc["Name"])
@@ -282,7 +284,7 @@ class FrameConsumer:
         return self._cameras[source_id]
 
     def _process(self, frame: VideoFrame, camera: LoadedCamera, processor: _Processor, out: RecordOutcome) -> None:
-        assert processor.searcher is not None
+        assert processor.searcher is not None and processor.doc is not None
         state = camera.state
         result = self.matcher.process(frame, state)
         threshold = processor.doc["Settings"]["FaceSearch"]["FaceMatchThreshold"]
