@@ -19,7 +19,7 @@ from facesearch_cdk.constructs.monitoring import Monitoring
 from facesearch_cdk.constructs.notifications import BucketQueue
 from facesearch_cdk.constructs.search_access import OpenSearchRoleMapping, SearchAdminRole
 from facesearch_cdk.constructs.search_domain import SearchDomain
-from facesearch_cdk.constructs.state import IdempotencyTable, SearchEvents
+from facesearch_cdk.constructs.state import IdempotencyTable, SearchEvents, VideoStateTable
 from facesearch_cdk.constructs.storage import Buckets, bucket_arn
 from facesearch_cdk.constructs.streams import VideoStreams
 
@@ -118,6 +118,7 @@ class FaceSearchStack(Stack):
         streams = (
             VideoStreams(self, "Streams", config=config.streams, key=key, removal=removal) if config.video else None
         )
+        video_state = VideoStateTable(self, "VideoState", key=key, removal=removal).table if config.video else None
 
         # Fine-grained access: the master user is a dedicated role that only the role-mapping function runs with,
         # so no face function is an OpenSearch admin.
@@ -151,6 +152,8 @@ class FaceSearchStack(Stack):
         if streams is not None:
             environment["FACESEARCH_FRAMES_STREAM"] = streams.frames.stream_name
             environment["FACESEARCH_RESULTS_STREAM"] = streams.results.stream_name
+        if video_state is not None:
+            environment["FACESEARCH_STATE_TABLE"] = video_state.table_name
         if config.min_floor is not None:
             environment["FACESEARCH_MIN_FLOOR"] = str(config.min_floor)
 
@@ -198,6 +201,10 @@ class FaceSearchStack(Stack):
         if streams is not None and match_fn is not None:
             grants.stream_write(match_fn, streams.results)
             grants.stream_write(api_fn, streams.frames)  # stored video is fanned out as frames
+        if video_state is not None:
+            for fn in video_fns:
+                grants.video_state(fn, video_state)  # camera states; reads its stream's processor
+            grants.video_state(api_fn, video_state, delete=True)  # the stream-processor operations
         search.grant(index_fn, write=True)
         search.grant(api_fn, write=True)  # CreateCollection/DeleteCollection/IndexFaces/DeleteFaces
         search.grant(search_fn, write=False)

@@ -20,13 +20,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facesearch.aws.protocol import RekognitionProtocol
 from facesearch.aws.runtime import cold_start
+from facesearch.wiring import build_processors
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-runtime = cold_start()
-protocol = RekognitionProtocol(runtime.service)
+runtime = cold_start(dynamodb=True)
+# Stream processors live in the video state table (FACESEARCH_STATE_TABLE), or a file under FACESEARCH_HOME.
+# Without it (a stack without video) the processor operations answer UnknownOperationException.
+processors = (
+    build_processors(runtime.settings, runtime.service, dynamodb=runtime.dynamodb)
+    if runtime.settings.state_table
+    else None
+)
+protocol = RekognitionProtocol(runtime.service, processors=processors)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

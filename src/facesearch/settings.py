@@ -68,6 +68,20 @@ class Settings(BaseSettings):
     false_candidate_budget: float = Field(
         default=DEFAULT_BUDGET, gt=0, description="expected false candidates per stranger search (default threshold)"
     )
+    frames_stream: str | None = Field(default=None, description="Kinesis data stream of frame records (video)")
+    results_stream: str | None = Field(default=None, description="Kinesis data stream of per-frame result records")
+    state_table: str | None = Field(
+        default=None, description="DynamoDB table: camera track state and stream processors (video); unset = local"
+    )
+    max_frame_age_seconds: float = Field(
+        default=60.0, gt=0, description="frames older than this (producer timestamp) are counted stale and skipped"
+    )
+    camera_state_ttl_seconds: int = Field(
+        default=3600, ge=60, description="a camera's track state expires this long after its last frame"
+    )
+    processor_cache_seconds: float = Field(
+        default=5.0, ge=0, description="how long match_frames keeps a stream processor's settings before re-reading"
+    )
     region: str | None = Field(default=None, validation_alias="AWS_REGION")
     arn_prefix: str = "arn:aws:rekognition:local:000000000000"
 

@@ -131,3 +131,24 @@ def build_service(
         allow_low_floor=settings.allow_low_floor,
         false_candidate_budget=settings.false_candidate_budget,
     )
+
+
+def build_processors(settings: Settings, service: Any, *, dynamodb: Any | None = None) -> Any:
+    """The stream-processor operations over the registry the settings name: the DynamoDB state table when
+    ``FACESEARCH_STATE_TABLE`` is set (AWS), else a JSON file under ``FACESEARCH_HOME``."""
+    from facesearch.video.processors import FileProcessorRegistry, StreamProcessorOperations
+
+    registry: Any
+    if settings.state_table:
+        from facesearch.aws.video import DynamoDBProcessorRegistry
+
+        if dynamodb is None:
+            import boto3
+
+            dynamodb = boto3.client("dynamodb")
+        registry = DynamoDBProcessorRegistry(dynamodb, settings.state_table)
+    else:
+        registry = FileProcessorRegistry(settings.home / "stream_processors.json")
+    return StreamProcessorOperations(
+        service, registry, frames_stream=settings.frames_stream, results_stream=settings.results_stream
+    )

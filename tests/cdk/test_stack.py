@@ -81,9 +81,12 @@ def test_queues_streams_table_topic_and_domain_use_the_customer_key(template: di
     assert len(streams) == 2
     assert all(s["StreamEncryption"]["EncryptionType"] == "KMS" for s in streams)
     assert all(is_key(s["StreamEncryption"]["KeyId"], key_id) for s in streams)
-    (table,) = props(template, "AWS::DynamoDB::Table")
-    assert table["SSESpecification"]["SSEEnabled"] is True and table["SSESpecification"]["SSEType"] == "KMS"
-    assert is_key(table["SSESpecification"]["KMSMasterKeyId"], key_id)
+    tables = props(template, "AWS::DynamoDB::Table")
+    assert len(tables) == 2  # idempotency, video state (camera tracks and stream processors)
+    for table in tables:
+        assert table["SSESpecification"]["SSEEnabled"] is True and table["SSESpecification"]["SSEType"] == "KMS"
+        assert is_key(table["SSESpecification"]["KMSMasterKeyId"], key_id)
+        assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     (topic,) = props(template, "AWS::SNS::Topic")
     assert is_key(topic["KmsMasterKeyId"], key_id)
     (domain,) = props(template, "AWS::OpenSearchService::Domain")
@@ -268,6 +271,30 @@ def test_match_frames_reads_frames_through_an_enhanced_fan_out_consumer(template
     assert mapping["FunctionName"]["Ref"].startswith("FunctionsMatchFrames")
 
 
+def test_the_video_state_table_keeps_camera_state_with_a_ttl_and_only_video_functions_use_it(
+    template: dict[str, Any],
+) -> None:
+    table_id = logical_id(template, "AWS::DynamoDB::Table", "VideoState")
+    table = template["Resources"][table_id]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    ours = [f for f in props(template, "AWS::Lambda::Function") if "FACESEARCH_BACKEND" in str(f.get("Environment"))]
+    assert len(ours) == 4
+    assert all(f["Environment"]["Variables"]["FACESEARCH_STATE_TABLE"] == {"Ref": table_id} for f in ours)
+
+    def actions_on_table(prefix: str) -> set[str]:
+        (lid,) = [lid for lid in resources(template, "AWS::IAM::Policy") if lid.startswith(f"Functions{prefix}")]
+        found: set[str] = set()
+        for s in template["Resources"][lid]["Properties"]["PolicyDocument"]["Statement"]:
+            if table_id in json.dumps(s.get("Resource")):
+                found |= set(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        return found
+
+    assert actions_on_table("MatchFrames") == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"}
+    assert actions_on_table("Api") == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DeleteItem"}
+    assert actions_on_table("IndexFaces") == set() and actions_on_table("SearchFaces") == set()
+
+
 # --- API
 
 
@@ -284,7 +311,7 @@ def test_every_api_method_requires_sigv4_and_proxies_to_the_api_function(templat
 
 
 def test_idempotency_table_matches_powertools_defaults(template: dict[str, Any]) -> None:
-    (table,) = props(template, "AWS::DynamoDB::Table")
+    table = template["Resources"][logical_id(template, "AWS::DynamoDB::Table", "Idempotency")]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
@@ -350,7 +377,7 @@ def test_each_function_gets_only_its_own_stores(template: dict[str, Any]) -> Non
         return json.dumps(template["Resources"][lid]["Properties"]["PolicyDocument"])
 
     query_id = logical_id(template, "AWS::S3::Bucket", "BucketsQuery")
-    table_id = next(iter(resources(template, "AWS::DynamoDB::Table")))
+    table_id = logical_id(template, "AWS::DynamoDB::Table", "Idempotency")
     assert query_id in policy_of("SearchFaces") and query_id not in policy_of("IndexFaces")
     assert table_id not in policy_of("Api")
     assert "events:PutEvents" in policy_of("SearchFaces") and "events:PutEvents" not in policy_of("IndexFaces")
@@ -408,6 +435,7 @@ def test_vpc_variant_places_domain_and_functions_in_private_subnets(vpc_template
 def test_video_off_drops_streams_consumer_and_match_frames(no_video_template: dict[str, Any]) -> None:
     t = no_video_template
     assert not resources(t, "AWS::Kinesis::Stream") and not resources(t, "AWS::Kinesis::StreamConsumer")
+    assert len(resources(t, "AWS::DynamoDB::Table")) == 1  # no video state table
     functions = [lid for lid in resources(t, "AWS::Lambda::Function") if lid.startswith("Functions")]
     assert len(functions) == 3 and not [lid for lid in functions if "MatchFrames" in lid]
     assert set(OUTPUTS) - set(t["Outputs"]) == {"FramesStreamName", "ResultsStreamName"}

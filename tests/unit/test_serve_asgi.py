@@ -85,12 +85,19 @@ def test_the_cli_has_serve_on_loopback_by_default():
 
 
 def test_the_protocol_serves_every_operation_the_service_has():
-    from facesearch.aws.protocol import OPERATIONS, snake_case
+    from facesearch.aws.protocol import OPERATIONS, PROCESSOR_OPERATIONS, snake_case
     from facesearch.collections.service import IN_PROCESS_ONLY, FaceCollectionService
+    from facesearch.video import processors
 
-    public = {
-        name
-        for name in dir(FaceCollectionService)
-        if not name.startswith("_") and callable(getattr(FaceCollectionService, name)) and name not in IN_PROCESS_ONLY
-    }
-    assert {snake_case(op) for op in OPERATIONS} == public
+    def public(cls, in_process):
+        return {
+            name
+            for name in dir(cls)
+            if not name.startswith("_") and callable(getattr(cls, name)) and name not in in_process
+        }
+
+    assert {snake_case(op) for op in OPERATIONS} == public(FaceCollectionService, IN_PROCESS_ONLY)
+    assert {snake_case(op) for op in PROCESSOR_OPERATIONS} == public(
+        processors.StreamProcessorOperations, processors.IN_PROCESS_ONLY
+    )
+    assert PROCESSOR_OPERATIONS == processors.OPERATIONS

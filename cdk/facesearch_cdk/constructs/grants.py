@@ -45,6 +45,14 @@ def idempotency_table(fn: iam.IGrantable, table: dynamodb.Table) -> None:
     _key(table).grant(fn, "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 
 
+def video_state(fn: iam.IGrantable, table: dynamodb.Table, *, delete: bool = False) -> None:
+    """The video state table: camera states (get, conditional put) and stream processors (get, put, a scan of the
+    ``processor#`` items to find a stream's processor or list them; delete for DeleteStreamProcessor)."""
+    actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"] + (["dynamodb:DeleteItem"] if delete else [])
+    _allow(fn, actions, [table.table_arn])
+    _key(table).grant(fn, "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+
+
 def stream_write(fn: iam.IGrantable, stream: kinesis.Stream) -> None:
     _allow(fn, ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"], [stream.stream_arn])
     _key(stream).grant(fn, "kms:GenerateDataKey")

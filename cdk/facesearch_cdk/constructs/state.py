@@ -33,6 +33,27 @@ class IdempotencyTable(Construct):
         )
 
 
+class VideoStateTable(Construct):
+    """match_frames' camera track state (``camera#<id>``, TTL on ``expires_at``: a camera that stops sending is
+    forgotten) and the stream processors (``processor#<name>``, no TTL), partition key ``pk``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, removal: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expires_at",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=removal,
+        )
+
+
 class SearchEvents(Construct):
     """The bus that carries `FaceSearchCompleted` (and, for video, first-match) events to whoever acts on them."""
 

@@ -55,6 +55,15 @@ OPERATIONS = (
     "SearchUsers",
     "SearchUsersByImage",
 )
+# Stream processors (docs/VIDEO.md): served by facesearch.video.processors.StreamProcessorOperations.
+PROCESSOR_OPERATIONS = (
+    "CreateStreamProcessor",
+    "DescribeStreamProcessor",
+    "ListStreamProcessors",
+    "StartStreamProcessor",
+    "StopStreamProcessor",
+    "DeleteStreamProcessor",
+)
 
 
 def snake_case(operation: str) -> str:
@@ -99,11 +108,17 @@ def dumps(document: Any) -> bytes:
 class RekognitionProtocol:
     """``handle`` turns one HTTP request (already read) into one HTTP response; it never raises."""
 
-    def __init__(self, service: FaceCollectionService, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, service: FaceCollectionService, *, processors: Any | None = None, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        """``processors`` (a ``StreamProcessorOperations``) serves the stream-processor operations; without it
+        they answer ``UnknownOperationException`` like any operation this endpoint does not serve."""
         self.service = service
         self.max_body_bytes = max_body_bytes
         # Operations whose method takes ``context`` are audited: they get the caller and the request id.
         self._methods = {op: getattr(service, snake_case(op)) for op in OPERATIONS}
+        if processors is not None:
+            self._methods |= {op: getattr(processors, snake_case(op)) for op in PROCESSOR_OPERATIONS}
         self._audited = {op for op, m in self._methods.items() if "context" in inspect.signature(m).parameters}
 
     def handle(
@@ -132,12 +147,11 @@ class RekognitionProtocol:
             log.exception("%s %s failed", request_id, operation)
             return self.error("InternalServerError", 500, "Internal server error", request_id)
 
-    @staticmethod
-    def operation(target: str | None) -> str:
+    def operation(self, target: str | None) -> str:
         if not target:
             raise ProtocolError("UnknownOperationException", 400, "missing X-Amz-Target header")
         name = target.removeprefix(TARGET_PREFIX)
-        if not target.startswith(TARGET_PREFIX) or name not in OPERATIONS:
+        if not target.startswith(TARGET_PREFIX) or name not in self._methods:
             raise ProtocolError("UnknownOperationException", 400, f"unknown operation {target}")
         return name
 
@@ -183,4 +197,12 @@ def signing_scope_service(authorization: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-__all__ = ["CONTENT_TYPE", "MAX_BODY_BYTES", "OPERATIONS", "RekognitionProtocol", "Response", "snake_case"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MAX_BODY_BYTES",
+    "OPERATIONS",
+    "PROCESSOR_OPERATIONS",
+    "RekognitionProtocol",
+    "Response",
+    "snake_case",
+]

@@ -23,9 +23,10 @@ class FunctionRuntime:
     s3: Any
     dynamodb: Any | None = None
     events: EventPublisher | None = None
+    kinesis: Any | None = None
 
 
-def cold_start(*required: str, events: bool = False, dynamodb: bool = False) -> FunctionRuntime:
+def cold_start(*required: str, events: bool = False, dynamodb: bool = False, kinesis: bool = False) -> FunctionRuntime:
     """Read and check the settings, make the clients, build the service (its engine loads on first use)."""
     settings = load_settings()
     settings.require(*required)
@@ -38,7 +39,8 @@ def cold_start(*required: str, events: bool = False, dynamodb: bool = False) -> 
         EventPublisher(settings.event_bus, client=session.client("events")) if events and settings.event_bus else None
     )
     ddb = session.client("dynamodb") if dynamodb else None
-    return FunctionRuntime(settings, service, s3, ddb, publisher)
+    stream_client = session.client("kinesis") if kinesis else None
+    return FunctionRuntime(settings, service, s3, ddb, publisher, stream_client)
 
 
 __all__ = ["FunctionRuntime", "cold_start"]

@@ -35,11 +35,12 @@ def serve(args: argparse.Namespace) -> int:
     from facesearch.aws.protocol import RekognitionProtocol
     from facesearch.engine.cores import available_cores
     from facesearch.settings import load_settings
-    from facesearch.wiring import build_service
+    from facesearch.wiring import build_processors, build_service
 
     settings = load_settings(backend=args.backend)
     service = build_service(settings, s3_client=s3_client_if_available())
-    app = RekognitionAsgiApp(RekognitionProtocol(service), workers=args.workers or available_cores())
+    protocol = RekognitionProtocol(service, processors=build_processors(settings, service))
+    app = RekognitionAsgiApp(protocol, workers=args.workers or available_cores())
     print(f"facesearch: Rekognition API on http://{args.host}:{args.port} ({settings.backend} store)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0
