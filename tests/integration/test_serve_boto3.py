@@ -21,7 +21,20 @@ from botocore.exceptions import ClientError
 
 from facesearch.client import rekognition_client
 
-EXTENSIONS = {"ReviewRequired", "MatchExplanation", "FaceMatchThresholdFloor", "FaceSizePixels", "SearchedFaces"}
+EXTENSIONS = {
+    "ReviewRequired",
+    "MatchExplanation",
+    "FaceMatchThresholdFloor",
+    "FaceSizePixels",
+    "SearchedFaces",
+    # the threshold a search applied (it may be the budgeted default) and the collection's risk (docs/similarity.md)
+    "FaceMatchThreshold",
+    "UserMatchThreshold",
+    "DefaultFaceMatchThreshold",
+    "FalseCandidateBudget",
+    "RefusesThresholdsOverBudget",
+    "FalseMatchRisk",
+}
 ENV = {"AWS_ACCESS_KEY_ID": "AKIDSERVETEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
