@@ -140,7 +140,7 @@ def build_processors(settings: Settings, service: Any, *, dynamodb: Any | None =
 
     registry: Any
     if settings.state_table:
-        from facesearch.aws.video import DynamoDBProcessorRegistry
+        from facesearch.aws.processors import DynamoDBProcessorRegistry
 
         if dynamodb is None:
             import boto3

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facesearch.aws.events import EventPublisher
+from facesearch.aws.processors import DynamoDBProcessorRegistry
 from facesearch.collections.service import FaceCollectionService, RequestContext
-from facesearch.errors import InvalidImageFormatException, ResourceInUseException
+from facesearch.errors import InvalidImageFormatException
 from facesearch.video.frames import FrameRecordError
 from facesearch.video.matcher import CameraState, FrameMatcher, VideoFrame, frame_from_record, state_to_dict
 from facesearch.video.processors import RUNNING, StreamProcessorOperations, stream_name
@@ -38,7 +39,6 @@ from facesearch.video.records import frame_record
 from facesearch.video.search import TrackSearcher
 
 CAMERA_PREFIX = "camera#"
-PROCESSOR_PREFIX = "processor#"
 TRACK_MATCHED = "FaceTrackMatched"
 PUT_RECORDS_MAX = 500
 PUT_ATTEMPTS = 5
@@ -54,50 +54,6 @@ class ResultsNotWritten(RuntimeError):
 
 class BatchAborted(RuntimeError):
     """An earlier record of this batch failed transiently; this one is left for the redelivery."""
-
-
-# -- stream processors in DynamoDB ---------------------------------------------------------------------------------
-class DynamoDBProcessorRegistry:
-    """``ProcessorRegistry`` over the state table (``processor#<name>`` items)."""
-
-    def __init__(self, client: Any, table: str) -> None:
-        self.client = client
-        self.table = table
-
-    def get(self, name: str) -> dict[str, Any] | None:
-        item = self.client.get_item(
-            TableName=self.table, Key={"pk": {"S": PROCESSOR_PREFIX + name}}, ConsistentRead=True
-        ).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
-
-    def put(self, doc: dict[str, Any], *, create: bool) -> None:
-        args: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": {"pk": {"S": PROCESSOR_PREFIX + doc["Name"]}, "doc": {"S": json.dumps(doc)}},
-        }
-        if create:
-            args["ConditionExpression"] = "attribute_not_exists(pk)"
-        try:
-            self.client.put_item(**args)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            raise ResourceInUseException(f"stream processor {doc['Name']} already exists") from None
-
-    def delete(self, name: str) -> bool:
-        out = self.client.delete_item(
-            TableName=self.table, Key={"pk": {"S": PROCESSOR_PREFIX + name}}, ReturnValues="ALL_OLD"
-        )
-        return "Attributes" in out
-
-    def all(self) -> list[dict[str, Any]]:
-        docs = []
-        for page in self.client.get_paginator("scan").paginate(
-            TableName=self.table,
-            FilterExpression="begins_with(pk, :p)",
-            ExpressionAttributeValues={":p": {"S": PROCESSOR_PREFIX}},
-            ConsistentRead=True,
-        ):
-            docs += [json.loads(item["doc"]["S"]) for item in page.get("Items", [])]
-        return docs
 
 
 # -- camera state in DynamoDB --------------------------------------------------------------------------------------
