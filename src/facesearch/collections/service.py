@@ -14,6 +14,7 @@ Accountability is part of the API, not bolted on, and it fails closed:
   only through the audited UpdateCollection, never below the service minimum;
 - every match says whether a human must review it before anyone acts on it.
 
+Slightly over 600 lines: the collection, face and search operations share the threshold and floor rules kept here.
 The class is split by concern: collections, faces and searches here; the user operations in ``users.py``; the
 fail-closed audit trail every operation goes through (``_audit``, ``_attempt``, ``_change``) in ``trail.py``.
 """

@@ -1,6 +1,8 @@
 """The local cloud: real LocalStack (no Docker) + the project's OpenSearch node + the CDK app deployed with cdklocal.
 
 Development tooling only: the runtime never imports this. ``facesearch local up|status|down`` is the CLI.
+Over 600 lines on purpose: one process lifecycle (provision → start → bootstrap/deploy → status → stop by pid),
+whose steps share the state file and the environment; split, each part would need all of it.
 
 Pieces (all pinned, installed by ``provision()`` = ``scripts/setup_localcloud.sh``, nothing fetched at run time):
 

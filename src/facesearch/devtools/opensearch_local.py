@@ -1,5 +1,8 @@
 """A real, local OpenSearch with the k-NN plugin, provisioned from Maven Central with ``mvn``.
 
+Over 600 lines on purpose: provisioning, configuration, start, health and stop of one JVM share its layout and
+its process handling; development tooling only (the runtime never imports it).
+
 What it runs: ``org.opensearch.distribution.integ-test-zip:opensearch`` (no bundled JDK, no lang-painless,
 no security plugin) plus ``org.opensearch.plugin:opensearch-knn``, both pinned by version and sha256, on
 the machine's Java 17, single-node, bound to 127.0.0.1 only.
