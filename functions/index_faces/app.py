@@ -20,10 +20,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from facesearch.aws.powertools import emit_outcome, object_idempotency
+from facesearch.aws.powertools import emit_outcome, object_idempotency, s3_notification
 from facesearch.aws.runtime import cold_start
 from facesearch.aws.s3 import S3ObjectRef
-from facesearch.aws.s3_events import GalleryIndexer, MalformedMessageError, Outcome, parse_s3_message
+from facesearch.aws.s3_events import GalleryIndexer, Outcome
 from facesearch.collections.service import RequestContext
 
 logger = Logger()
@@ -71,16 +71,8 @@ def _context(change: dict[str, Any]) -> RequestContext:
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(record.message_id)
-    try:
-        notification = parse_s3_message(record.body)
-    except MalformedMessageError as exc:
-        logger.error("malformed message", extra={"reason": str(exc), "body": (record.body or "")[:512]})
-        with single_metric(name="Errors", unit=MetricUnit.Count, value=1) as metric:
-            metric.add_dimension(name="Kind", value="MalformedMessage")
-        raise
-    if notification.test_event:
-        logger.info("s3:TestEvent acknowledged")
-        metrics.add_metric(name="TestEvents", unit=MetricUnit.Count, value=1)
+    notification = s3_notification(logger, metrics, record.body)
+    if notification is None:
         return
     for change in notification.changes:
         ref = change.ref

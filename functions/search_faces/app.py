@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,10 +19,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from facesearch.aws.powertools import emit_outcome, object_idempotency
+from facesearch.aws.powertools import emit_outcome, object_idempotency, s3_notification
 from facesearch.aws.runtime import cold_start
 from facesearch.aws.s3 import S3ObjectRef
-from facesearch.aws.s3_events import MalformedMessageError, Outcome, QuerySearcher, parse_s3_message
+from facesearch.aws.s3_events import Outcome, QuerySearcher
 from facesearch.collections.service import RequestContext
 
 logger = Logger()
@@ -60,16 +60,8 @@ def search_object(query: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(record.message_id)
-    try:
-        notification = parse_s3_message(record.body)
-    except MalformedMessageError as exc:
-        logger.error("malformed message", extra={"reason": str(exc), "body": (record.body or "")[:512]})
-        with single_metric(name="Errors", unit=MetricUnit.Count, value=1) as metric:
-            metric.add_dimension(name="Kind", value="MalformedMessage")
-        raise
-    if notification.test_event:
-        logger.info("s3:TestEvent acknowledged")
-        metrics.add_metric(name="TestEvents", unit=MetricUnit.Count, value=1)
+    notification = s3_notification(logger, metrics, record.body)
+    if notification is None:
         return
     for change in notification.changes:
         ref = change.ref

@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from facesearch.aws.runtime import FunctionRuntime
-from facesearch.aws.s3_events import Outcome
+from facesearch.aws.s3_events import MalformedMessageError, Outcome, S3Notification, parse_s3_message
 
 # Kept as long as SQS may keep a message (14 days at most), so any redelivery finds it.
 IDEMPOTENCY_SECONDS = 14 * 86400
@@ -41,4 +41,22 @@ def emit_outcome(logger: Logger, metrics: Metrics, outcome: Outcome, what: str) 
     return True
 
 
-__all__ = ["IDEMPOTENCY_SECONDS", "emit_outcome", "object_idempotency"]
+def s3_notification(logger: Logger, metrics: Metrics, body: str | None) -> S3Notification | None:
+    """The S3 notification an SQS message carries; ``None`` for S3's test event (acknowledged and counted). A
+    malformed body is logged, counted (``Errors{Kind=MalformedMessage}``) and raised: it fails alone and, after
+    the queue's receives, lands in the dead-letter queue."""
+    try:
+        notification = parse_s3_message(body)
+    except MalformedMessageError as exc:
+        logger.error("malformed message", extra={"reason": str(exc), "body": (body or "")[:512]})
+        with single_metric(name="Errors", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="Kind", value="MalformedMessage")
+        raise
+    if notification.test_event:
+        logger.info("s3:TestEvent acknowledged")
+        metrics.add_metric(name="TestEvents", unit=MetricUnit.Count, value=1)
+        return None
+    return notification
+
+
+__all__ = ["IDEMPOTENCY_SECONDS", "emit_outcome", "object_idempotency", "s3_notification"]
