@@ -211,3 +211,15 @@ if pytest is not None:
         function_env(monkeypatch, tmp_path / "home")
         with mock_aws():
             yield create_aws_resources()
+
+
+def staff_function(name: str) -> Any:
+    """A function module as Lambda would load it, with a ``staff`` collection and an engine that only decodes."""
+    module = load_function(name)
+    module.runtime.service.engine = DecodeOnlyEngine()
+    module.runtime.service.create_collection(CollectionId="staff")
+    return module
+
+
+def invoke(app: Any, event: dict[str, Any]) -> Any:
+    return app.handler(event, lambda_context())

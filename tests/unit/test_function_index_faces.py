@@ -26,8 +26,10 @@ from functions_harness import (  # noqa: F401  (aws is a fixture)
     read_json,
     s3_sqs_event,
     sample,
+    staff_function,
     versions,
 )
+from functions_harness import invoke as run
 
 from facesearch.settings import SettingsError
 from facesearch.store.records import FaceRecord
@@ -38,14 +40,7 @@ DELETE = "sqs_s3_gallery_delete.json"
 
 @pytest.fixture
 def app(aws):  # noqa: F811
-    module = load_function("index_faces")
-    module.runtime.service.engine = DecodeOnlyEngine()
-    module.runtime.service.create_collection(CollectionId="staff")
-    return module
-
-
-def run(app, event):
-    return app.handler(event, lambda_context())
+    return staff_function("index_faces")
 
 
 def report(aws, key):  # noqa: F811

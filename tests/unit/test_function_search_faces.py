@@ -17,9 +17,11 @@ from functions_harness import (  # noqa: F401  (aws is a fixture)
     read_json,
     s3_sqs_event,
     sample,
+    staff_function,
     tapped_events,
     versions,
 )
+from functions_harness import invoke as run
 
 from facesearch.settings import SettingsError
 
@@ -28,14 +30,7 @@ PUT = "sqs_s3_query_put.json"
 
 @pytest.fixture
 def app(aws):  # noqa: F811
-    module = load_function("search_faces")
-    module.runtime.service.engine = DecodeOnlyEngine()
-    module.runtime.service.create_collection(CollectionId="staff")
-    return module
-
-
-def run(app, event):
-    return app.handler(event, lambda_context())
+    return staff_function("search_faces")
 
 
 def result(aws, key):  # noqa: F811
