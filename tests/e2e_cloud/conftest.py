@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from e2e_cloud_support import COLLECTION, TIMINGS, gallery_key, read_json, stack_queues, wait_for
 
@@ -76,24 +75,13 @@ def cloud() -> Iterator[dict]:
 def aws(cloud: dict) -> Callable[[str], Any]:
     """boto3 clients bound to the local cloud (the real SDK, the real endpoints)."""
 
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=cloud["endpoint_url"],
-            region_name=localcloud.REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-
-    return client
+    return lambda service: localcloud.client(service, cloud["endpoint_url"])
 
 
 @pytest.fixture(scope="module")
 def rekognition(cloud: dict) -> Any:
     """The stock boto3 Rekognition client, pointed at the deployed REST API."""
-    return rekognition_client(
-        cloud["api_url"], region=localcloud.REGION, aws_access_key_id="test", aws_secret_access_key="test"
-    )
+    return rekognition_client(cloud["api_url"], region=localcloud.REGION, **localcloud.CREDENTIALS)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from facesearch.devtools import localcloud
@@ -54,16 +53,7 @@ def local_cloud() -> Iterator[dict]:
 def aws(local_cloud: dict):
     """boto3 clients bound to the local cloud (the real SDK, the real endpoints)."""
 
-    def client(service: str):
-        return boto3.client(
-            service,
-            endpoint_url=local_cloud["endpoint_url"],
-            region_name=localcloud.REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-
-    return client
+    return lambda service: localcloud.client(service, local_cloud["endpoint_url"])
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -45,13 +45,10 @@ def ensure_cloud(context: dict[str, str]) -> dict:
 
 
 def _clients(status: dict) -> tuple[Any, Any]:
-    import boto3
-
     from facesearch.client import rekognition_client
 
-    creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-    s3 = boto3.client("s3", endpoint_url=status["endpoint_url"], region_name=localcloud.REGION, **creds)
-    rekognition = rekognition_client(status["api_url"], region=localcloud.REGION, **creds)
+    s3 = localcloud.client("s3", status["endpoint_url"])
+    rekognition = rekognition_client(status["api_url"], region=localcloud.REGION, **localcloud.CREDENTIALS)
     return s3, rekognition
 
 

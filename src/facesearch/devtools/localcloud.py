@@ -37,6 +37,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 LOCALSTACK_VERSION = "2026.3.0"
 LOCALSTACK_PIP_SPECS = (
@@ -292,9 +293,20 @@ def provision() -> None:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    from facesearch.devtools.opensearch_local import free_port as loopback_free_port  # the same HOST
+
+    return loopback_free_port()
+
+
+# LocalStack accepts any credentials; boto3 needs some.
+CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def client(service: str, endpoint_url: str) -> Any:
+    """A real boto3 client bound to the local cloud's endpoint."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **CREDENTIALS)
 
 
 def _port_free(port: int) -> bool:
