@@ -573,9 +573,8 @@ class FaceCollectionService(UserOperations):
         """The search's threshold: the request's, checked against the floor (at least the service minimum and the
         collection's floor, whatever the stored record says) and, in identification collections, against the
         false-candidate budget; or the budgeted default when the request names none."""
-        faces = self.store.count_faces(collection.collection_id)
         if p.get(name) is None:
-            return self._default_threshold(collection, faces)
+            return self._default_threshold(collection, self.store.count_faces(collection.collection_id))
         floor = self._floor(collection)
         threshold = v.percentage(p, name, floor)
         if threshold < floor:
@@ -585,8 +584,11 @@ class FaceCollectionService(UserOperations):
                 else "the service minimum floor"
             )
             raise InvalidParameterException(f"{name} {threshold} is below {whose} of {floor:g}")
+        if not self._refuses_over_budget(collection):
+            return threshold  # an explicit threshold at or above the floor needs no face count
         budget = self._budget(collection)
-        if self._refuses_over_budget(collection) and risk.exceeds_budget(threshold, faces, budget):
+        faces = self.store.count_faces(collection.collection_id)
+        if risk.exceeds_budget(threshold, faces, budget):
             expected = risk.expected_false_candidates(threshold, faces)
             raise InvalidParameterException(
                 f"{name} {threshold} would return {expected:.3g} false candidates on average per search of someone "
