@@ -4,7 +4,11 @@ message, a log event), never only a status code."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -15,6 +19,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from e2e_cloud_support import COLLECTION, STACK, TIMINGS, gallery_key, read_json, wait_for
+
+from facesearch.aws.audit import S3AuditLog
+from facesearch.devtools import localcloud
 
 pytestmark = pytest.mark.localcloud
 
@@ -111,6 +118,56 @@ def test_the_stock_rekognition_client_searches_through_the_rest_api(
         rekognition.search_faces_by_image(CollectionId=COLLECTION, Image={"Bytes": b"this is not an image"})
     with pytest.raises(rekognition.exceptions.ResourceNotFoundException):
         rekognition.describe_collection(CollectionId="no-such-collection")
+
+
+def test_each_search_leaves_a_locked_audit_record_that_a_reviewer_reads_and_verifies(
+    cloud: dict, aws: Callable[[str], Any], rekognition: Any, gallery: dict, faces_dev: Path, labelled: dict[str, str]
+) -> None:
+    """Who searched for whom, read back from the deployed Object Lock bucket with the reviewer's command."""
+    probe = next(name for name, who in sorted(labelled.items()) if who == "person03")
+    image = (faces_dev / "images" / probe).read_bytes()
+    rekognition.search_faces_by_image(CollectionId=COLLECTION, Image={"Bytes": image}, MaxFaces=3)
+    digest = hashlib.sha256(image).hexdigest()
+
+    def the_record() -> Any:
+        originals, findings = S3AuditLog(cloud["audit_bucket"], client=aws("s3")).scan()
+        mine = [
+            v
+            for v in originals
+            if v.record
+            and v.record.get("query_image_sha256") == digest
+            and v.record["operation"] == "SearchFacesByImage"  # (the gallery's IndexFaces saw the same photo)
+        ]
+        return (mine[0], findings, originals) if mine else None
+
+    version, findings, originals = wait_for("the search's audit record", the_record, timeout=60)
+    record = version.record
+    assert record["collection_id"] == COLLECTION and record["status"] == "ok"
+    assert record["caller"] and record["request_id"]  # who, and the API request that did it
+    assert {r["ExternalImageId"] for r in record["results"]} == {"person03"}
+    assert version.lock_mode == "GOVERNANCE" and version.retain_until is not None  # the stack's default retention
+    assert findings == []
+    operations = {v.record["operation"] for v in originals if v.record}
+    assert {"CreateCollection", "IndexFaces", "SearchFacesByImage"} <= operations  # the API and both S3 handlers
+
+    env = {**os.environ, "AWS_ENDPOINT_URL": cloud["endpoint_url"], "AWS_DEFAULT_REGION": localcloud.REGION}
+    env.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+    env.pop("FACESEARCH_AUDIT_KEY", None)
+    verify = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("facesearch")),
+            "audit",
+            "verify",
+            "--s3",
+            f"s3://{cloud['audit_bucket']}/audit/",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "record(s)" in verify.stderr and "OK" in verify.stderr
 
 
 def test_deleting_a_gallery_object_removes_its_faces_from_the_domain(

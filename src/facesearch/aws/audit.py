@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -83,4 +84,123 @@ class S3AuditSink:
         self.client.put_object(**kwargs)  # raises on any failure: the caller's search fails with it
 
 
-__all__ = ["AuditLockSettings", "S3AuditSink"]
+@dataclass(frozen=True)
+class StoredVersion:
+    """One version of one audit object as read back, with what S3 says protects it."""
+
+    key: str
+    version_id: str
+    delete_marker: bool = False
+    body: bytes = b""
+    record: dict[str, Any] | None = None
+    digest_ok: bool = True  # the body's SHA-256 equals the ``record-sha256`` metadata written with it
+    lock_mode: str | None = None
+    retain_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StorageFinding:
+    kind: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind:<17} {self.key}  {self.message}"
+
+
+class S3AuditLog:
+    """Reads the S3 audit log back for a reviewer (``facesearch audit show|verify --s3``).
+
+    It reads every *version* under the prefix, not just the listing a console shows: in an Object Lock bucket a
+    plain DELETE only adds a delete marker (the record is hidden, not gone) and a PUT to an existing key adds a
+    version (the original stays). Both are attempts to alter the trail, so both are findings, and the original
+    record is what ``read`` returns. The functions' role may only ``s3:PutObject`` under the prefix (new keys, one
+    per record, so a second version of a key is never theirs) and never delete; whoever did either is the
+    person the check is for.
+    """
+
+    def __init__(self, bucket: str, *, prefix: str = "audit/", client: Any | None = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3")
+        self.bucket = bucket
+        self.prefix = prefix
+        self.client = client
+
+    def versions(self) -> Iterator[StoredVersion]:
+        """Every version and delete marker under the prefix, keys in time order, each key's oldest version first."""
+        pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=self.prefix)
+        # (key, time, latest, marker, version): within a key the oldest first; at equal times (S3 lists whole
+        # seconds) the version that is no longer the latest is the older one.
+        entries: list[tuple[str, datetime, bool, bool, str]] = []
+        for page in pages:
+            for v in page.get("Versions", []):
+                entries.append((v["Key"], v["LastModified"], bool(v.get("IsLatest")), False, v["VersionId"]))
+            for m in page.get("DeleteMarkers", []):
+                entries.append((m["Key"], m["LastModified"], bool(m.get("IsLatest")), True, m["VersionId"]))
+        for key, _, _, marker, version in sorted(entries, key=lambda e: (e[0], e[1], e[2])):
+            if marker:
+                yield StoredVersion(key, version, delete_marker=True)
+                continue
+            got = self.client.get_object(Bucket=self.bucket, Key=key, VersionId=version)
+            body = got["Body"].read()
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            expected = got.get("Metadata", {}).get("record-sha256")
+            yield StoredVersion(
+                key,
+                version,
+                body=body,
+                record=parsed if isinstance(parsed, dict) else None,
+                digest_ok=expected is None or expected == hashlib.sha256(body).hexdigest(),
+                lock_mode=got.get("ObjectLockMode"),
+                retain_until=got.get("ObjectLockRetainUntilDate"),
+            )
+
+    def scan(self) -> tuple[list[StoredVersion], list[StorageFinding]]:
+        """The original version of each record, and what is wrong with how the log is stored."""
+        findings: list[StorageFinding] = []
+        originals: dict[str, StoredVersion] = {}
+        for v in self.versions():
+            if v.delete_marker:
+                findings.append(
+                    StorageFinding("delete-marker", v.key, "someone deleted this record; the locked original is kept")
+                )
+                continue
+            if v.key in originals:
+                findings.append(
+                    StorageFinding(
+                        "overwritten",
+                        v.key,
+                        f"a later version {v.version_id} was written over the record; the original is the one shown",
+                    )
+                )
+                continue
+            originals[v.key] = v
+            if v.record is None:
+                findings.append(StorageFinding("corrupt", v.key, "not a JSON record"))
+            elif not v.digest_ok:
+                findings.append(StorageFinding("digest-mismatch", v.key, "the body differs from its record-sha256"))
+            if v.lock_mode is None:
+                findings.append(StorageFinding("unlocked", v.key, "no Object Lock retention: it can be deleted"))
+        return list(originals.values()), findings
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        """The records, oldest first (the original version of each key)."""
+        for v in self.scan()[0]:
+            if v.record is not None:
+                yield v.record
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix/`` → (bucket, prefix); a bare ``s3://bucket`` means the default ``audit/`` prefix."""
+    if not url.startswith("s3://") or len(url) <= 5:
+        raise ValueError(f"not an s3:// URL: {url!r}")
+    bucket, _, prefix = url[5:].partition("/")
+    return bucket, prefix or "audit/"
+
+
+__all__ = ["AuditLockSettings", "S3AuditLog", "S3AuditSink", "StorageFinding", "StoredVersion", "parse_s3_url"]

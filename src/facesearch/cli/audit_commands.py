@@ -27,6 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--operation", default=None, help="e.g. SearchFacesByImage, DeleteFaces")
     audit.add_argument("--face-id", default=None, help="only records that returned or queried this face")
     audit.add_argument("--json", action="store_true", help="one JSON record per line (verify: a JSON report)")
+    audit.add_argument(
+        "--s3",
+        default=None,
+        metavar="s3://BUCKET/PREFIX",
+        help="read a deployed stack's audit log from its Object Lock bucket (default when FACESEARCH_AUDIT_SINK=s3: "
+        "FACESEARCH_AUDIT_BUCKET/FACESEARCH_AUDIT_PREFIX); credentials and AWS_ENDPOINT_URL as boto3 finds them",
+    )
     audit.set_defaults(func=cmd_audit)
 
 
@@ -49,6 +56,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from facesearch.wiring import audit_log_path
 
     settings = load_settings(home=args.data_dir)
+    s3_url = args.s3 or (
+        f"s3://{settings.audit_bucket}/{settings.audit_prefix}"
+        if settings.audit_sink == "s3" and settings.audit_bucket
+        else None
+    )
+    if s3_url:
+        return cmd_audit_s3(settings, s3_url, args)
     log = JsonlAuditSink(audit_log_path(settings))
     if args.action == "verify":
         return cmd_verify(settings, log, args)
@@ -80,6 +94,74 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"{shown} record(s)", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_audit_s3(settings: Settings, url: str, args: argparse.Namespace) -> int:
+    """The deployed stack's log: every version under the prefix (see ``facesearch.aws.audit.S3AuditLog``)."""
+    from facesearch.aws.audit import S3AuditLog, parse_s3_url
+    from facesearch.cli.output import UsageError
+
+    if args.action == "checkpoint":
+        raise UsageError("audit checkpoint works on the local JSONL log; the S3 log is protected by Object Lock")
+    try:
+        bucket, prefix = parse_s3_url(url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    originals, storage = S3AuditLog(bucket, prefix=prefix).scan()
+    if args.action == "verify":
+        return _verify_s3(settings, url, originals, storage, args)
+    for finding in storage:
+        print(f"warning: {finding} (see `facesearch audit verify`)", file=sys.stderr)
+    shown = 0
+    for version in originals:
+        if version.record is None or not matches(version.record, args):
+            continue
+        shown += 1
+        print(dumps(version.record, sort_keys=True) if args.json else _describe(version.record))
+    if not args.json:
+        print(f"{shown} record(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _verify_s3(settings: Settings, url: str, originals: list, storage: list, args: argparse.Namespace) -> int:
+    """Storage first (delete markers, overwrites, unlocked or corrupt objects); then, with the audit key, the
+    chains the functions sealed (one per Lambda execution environment: gaps and forgeries inside each)."""
+    from facesearch.audit.sinks import LogLine
+    from facesearch.audit.verify import verify
+
+    chain_findings: list[str] = []
+    chains: dict[str, int] = {}
+    sealed = False
+    if settings.audit_key:
+        sealed = True
+        lines = [LogLine(n, v.body.decode("utf-8", errors="replace"), v.record) for n, v in enumerate(originals, 1)]
+        report = verify(lines, settings.audit_key.encode())
+        chains = report.chains
+        for finding in report.findings:
+            where = originals[finding.line - 1].key if finding.line else "-"
+            chain_findings.append(f"{finding.kind:<17} {where}  seq {finding.seq or '-'}  {finding.message}")
+    ok = not storage and not chain_findings
+    if args.json:
+        print_json(
+            {
+                "ok": ok,
+                "records": len(originals),
+                "sealed": sealed,
+                "chains": chains,
+                "findings": [f.__dict__ for f in storage] + [{"kind": "chain", "message": m} for m in chain_findings],
+            }
+        )
+    else:
+        for line in [str(f) for f in storage] + chain_findings:
+            print(line)
+        how = (
+            f"{len(chains)} chain(s) verified with the audit key"
+            if sealed
+            else "Object Lock and versions checked; records not sealed (set FACESEARCH_AUDIT_KEY to check chains)"
+        )
+        verdict = "OK" if ok else f"{len(storage) + len(chain_findings)} finding(s)"
+        print(f"{url}: {len(originals)} record(s), {how}: {verdict}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_ERROR
 
 
 def _describe(record: dict) -> str:

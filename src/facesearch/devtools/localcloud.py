@@ -65,6 +65,7 @@ OUTPUT_KEYS = {
     "QueryBucketName": "query_bucket",
     "ResultsBucketName": "results_bucket",
     "VideoBucketName": "video_bucket",
+    "AuditBucketName": "audit_bucket",
     "ApiUrl": "api_url",
     "FramesStreamName": "frames_stream",
     "ResultsStreamName": "results_stream",
