@@ -34,6 +34,15 @@ def apply_suppressions(stack: FaceSearchStack) -> None:
     config = stack.config
     functions = stack.functions
 
+    # --- Audit
+    _ack(
+        stack.audit_key.secret,
+        "SMG4",
+        "The audit seal key is not rotated automatically: every sealed record names the key it was sealed with "
+        "(key_id) and verification needs that key, so a rotation must keep the old value for the records' "
+        "retention; rotate by hand per docs/deploy.md. It is read only by the audit writers.",
+    )
+
     # --- Lambda
     _ack(
         functions,

@@ -13,6 +13,7 @@ from constructs import Construct
 from facesearch_cdk.config import ConfigError, StackConfig
 from facesearch_cdk.constructs import grants
 from facesearch_cdk.constructs.api import RekognitionApi
+from facesearch_cdk.constructs.audit_key import AuditSealKey
 from facesearch_cdk.constructs.encryption import DataKey
 from facesearch_cdk.constructs.functions import Functions, Layers, retention
 from facesearch_cdk.constructs.monitoring import Monitoring
@@ -113,6 +114,7 @@ class FaceSearchStack(Stack):
         )
 
         table = IdempotencyTable(self, "Idempotency", key=key, removal=removal).table
+        audit_key = AuditSealKey(self, "AuditKey", key=key)
         bus = SearchEvents(self, "Events", bus_name=f"{config.bucket_prefix}-events").bus
         # Video (issue 12) is optional: its streams and consumer are a fixed monthly cost (docs/deploy.md).
         streams = (
@@ -145,6 +147,7 @@ class FaceSearchStack(Stack):
             "FACESEARCH_AUDIT_SINK": "s3",
             "FACESEARCH_AUDIT_BUCKET": buckets.audit.bucket_name,
             "FACESEARCH_AUDIT_PREFIX": config.audit_prefix,
+            "FACESEARCH_AUDIT_KEY_SECRET": audit_key.secret.secret_arn,
             "FACESEARCH_RESULTS_BUCKET": buckets.results.bucket_name,
             "FACESEARCH_IDEMPOTENCY_TABLE": table.table_name,
             "FACESEARCH_EVENT_BUS": bus.event_bus_name,
@@ -194,6 +197,7 @@ class FaceSearchStack(Stack):
         # Object Lock keeps every version for the retention period, so an overwrite adds a version, alters nothing.
         for fn in (index_fn, search_fn, api_fn, *video_fns):
             grants.s3_put(fn, buckets.audit, f"{config.audit_prefix}*")
+            audit_key.grant_read(fn)  # seals its records (the chain shows a record deleted by a bypass)
         for fn in (index_fn, search_fn, *video_fns):
             grants.idempotency_table(fn, table)
         for fn in (search_fn, *video_fns):
@@ -260,6 +264,7 @@ class FaceSearchStack(Stack):
             "ResultsBucketName": buckets.results.bucket_name,
             "VideoBucketName": buckets.video.bucket_name,
             "AuditBucketName": buckets.audit.bucket_name,
+            "AuditKeySecretArn": audit_key.secret.secret_arn,
             "ApiUrl": api.rest_api.url,
             "OpenSearchEndpoint": search.domain.domain_endpoint,
             "EventBusName": bus.event_bus_name,
@@ -278,3 +283,4 @@ class FaceSearchStack(Stack):
         self.streams = streams
         self.index_queue, self.search_queue = index_queue, search_queue
         self.table, self.bus, self.api, self.data_key = table, bus, api, data_key
+        self.audit_key = audit_key

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     audit_key: str | None = Field(
         default=None, repr=False, description="HMAC key sealing audit records; default: a key file in home (0600)"
     )
+    audit_key_secret: str | None = Field(
+        default=None,
+        description="Secrets Manager secret (ARN or name) holding the audit HMAC key; read once at start (AWS)",
+    )
     audit_checkpoints: Path | None = Field(
         default=None, description="where sealed checkpoints of the audit chain head go; default: beside the log"
     )

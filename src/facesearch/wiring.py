@@ -86,8 +86,9 @@ def checkpoint_store(settings: Settings, key: bytes) -> JsonlCheckpointStore:
 
 def open_audit(settings: Settings, *, s3_client: Any | None = None) -> AuditSink:
     """The configured sink, sealed into a tamper-evident chain (audit/chain.py). The JSONL log's key defaults
-    to a 0600 key file beside it; an S3 sink is sealed when ``FACESEARCH_AUDIT_KEY`` is given (in AWS the
-    bucket's Object Lock is the first line of defence)."""
+    to a 0600 key file beside it; an S3 sink is sealed when a key is given, ``FACESEARCH_AUDIT_KEY`` or (as the
+    CDK stack does) ``FACESEARCH_AUDIT_KEY_SECRET``, a Secrets Manager secret. Object Lock keeps S3 records from
+    being altered; the chain shows a record deleted for good (GOVERNANCE retention can be bypassed)."""
     if settings.audit_sink == "jsonl":
         key = load_key(key=settings.audit_key, home=settings.home)
         return ChainedAuditSink(
@@ -100,9 +101,21 @@ def open_audit(settings: Settings, *, s3_client: Any | None = None) -> AuditSink
 
     assert settings.audit_bucket
     sink = S3AuditSink(settings.audit_bucket, prefix=settings.audit_prefix, client=s3_client)
-    if settings.audit_key:
-        return ChainedAuditSink(sink, settings.audit_key.encode(), checkpoint_every=settings.audit_checkpoint_every)
+    seal = s3_audit_key(settings)
+    if seal:
+        return ChainedAuditSink(sink, seal, checkpoint_every=settings.audit_checkpoint_every)
     return sink
+
+
+def s3_audit_key(settings: Settings) -> bytes | None:
+    """The key that seals (and verifies) the S3 audit log, if one is configured."""
+    if settings.audit_key:
+        return settings.audit_key.encode()
+    if settings.audit_key_secret:
+        from facesearch.aws.audit import read_audit_key
+
+        return read_audit_key(settings.audit_key_secret)
+    return None
 
 
 def build_service(

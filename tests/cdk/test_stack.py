@@ -18,6 +18,7 @@ OUTPUTS = [
     "ResultsBucketName",
     "VideoBucketName",
     "AuditBucketName",
+    "AuditKeySecretArn",
     "ApiUrl",
     "FramesStreamName",
     "ResultsStreamName",
@@ -220,6 +221,7 @@ def test_four_python_311_functions_with_both_layers_and_the_agreed_environment(t
         for name in (
             "FACESEARCH_OPENSEARCH_URL",
             "FACESEARCH_AUDIT_BUCKET",
+            "FACESEARCH_AUDIT_KEY_SECRET",
             "FACESEARCH_RESULTS_BUCKET",
             "FACESEARCH_IDEMPOTENCY_TABLE",
             "FACESEARCH_EVENT_BUS",
@@ -332,6 +334,27 @@ def test_functions_can_only_append_audit_records(template: dict[str, Any]) -> No
         for s in policy["PolicyDocument"]["Statement"]:
             if audit_id in json.dumps(s.get("Resource")):
                 assert s["Action"] == "s3:PutObject"
+
+
+def test_audit_records_are_sealed_with_a_generated_key_only_the_audit_writers_read(template: dict[str, Any]) -> None:
+    (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
+    secret = template["Resources"][secret_id]
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 64  # never in the template itself
+    assert "SecretString" not in secret["Properties"]
+    assert is_key(secret["Properties"]["KmsKeyId"], the_key(template))
+    assert secret["DeletionPolicy"] == "Retain"  # without it the trail cannot be verified
+    readers = set()
+    for lid, policy in resources(template, "AWS::IAM::Policy").items():
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if {"Ref": secret_id} in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]):
+                actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+                assert set(actions) <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+                readers.add(lid.removeprefix("Functions")[: -len("ServiceRoleDefaultPolicy") - 8])
+    assert readers == set(FUNCTIONS)  # every function writes audit records; nothing else reads the key
+    for fn in props(template, "AWS::Lambda::Function"):
+        env = fn.get("Environment", {}).get("Variables", {})
+        if "FACESEARCH_AUDIT_SINK" in env:
+            assert env["FACESEARCH_AUDIT_KEY_SECRET"] == {"Ref": secret_id}  # the ARN, never the value
 
 
 def test_opensearch_domain_is_2_19_sized_by_context_and_open_only_to_the_stack_roles(

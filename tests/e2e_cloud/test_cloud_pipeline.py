@@ -146,6 +146,7 @@ def test_each_search_leaves_a_locked_audit_record_that_a_reviewer_reads_and_veri
     assert record["caller"] and record["request_id"]  # who, and the API request that did it
     assert {r["ExternalImageId"] for r in record["results"]} == {"person03"}
     assert version.lock_mode == "GOVERNANCE" and version.retain_until is not None  # the stack's default retention
+    assert record["seq"] >= 1 and record["mac"] and record["chain"]  # sealed with the key from Secrets Manager
     assert findings == []
     operations = {v.record["operation"] for v in originals if v.record}
     assert {"CreateCollection", "IndexFaces", "SearchFacesByImage"} <= operations  # the API and both S3 handlers
@@ -153,6 +154,7 @@ def test_each_search_leaves_a_locked_audit_record_that_a_reviewer_reads_and_veri
     env = {**os.environ, "AWS_ENDPOINT_URL": cloud["endpoint_url"], "AWS_DEFAULT_REGION": localcloud.REGION}
     env.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
     env.pop("FACESEARCH_AUDIT_KEY", None)
+    env["FACESEARCH_AUDIT_KEY_SECRET"] = cloud["audit_key_secret"]  # the reviewer's read access to the seal key
     verify = subprocess.run(
         [
             str(Path(sys.executable).with_name("facesearch")),
@@ -167,7 +169,7 @@ def test_each_search_leaves_a_locked_audit_record_that_a_reviewer_reads_and_veri
         timeout=300,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "record(s)" in verify.stderr and "OK" in verify.stderr
+    assert "chain(s) verified with the audit key: OK" in verify.stderr, verify.stderr
 
 
 def test_deleting_a_gallery_object_removes_its_faces_from_the_domain(

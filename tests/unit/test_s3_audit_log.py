@@ -78,7 +78,7 @@ def test_a_deleted_record_is_found_and_still_shown(s3):
     keys = write(s3, 3)
     s3.delete_object(Bucket=BUCKET, Key=keys[1])  # no version id: Object Lock turns it into a delete marker
     log = S3AuditLog(BUCKET, client=s3)
-    originals, findings = log.scan()
+    findings = log.scan()[1]
     assert [(f.kind, f.key) for f in findings] == [("delete-marker", keys[1])]
     assert [r["caller"] for r in log.read()] == [search(i).caller for i in range(3)]
 
@@ -143,3 +143,33 @@ def test_the_s3_url_names_bucket_and_prefix():
     assert parse_s3_url("s3://b") == ("b", "audit/")
     with pytest.raises(ValueError):
         parse_s3_url("b/audit")
+
+
+def test_the_stack_seals_records_with_the_key_from_secrets_manager(s3, monkeypatch, tmp_path, capsys):
+    """What the CDK stack configures: the functions get the secret's ARN, never the key."""
+    from facesearch.audit.chain import ChainedAuditSink as Chained
+    from facesearch.settings import load_settings
+    from facesearch.wiring import open_audit
+
+    arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="audit-key", SecretString=KEY)[
+        "ARN"
+    ]
+    settings = load_settings(home=tmp_path, audit_sink="s3", audit_bucket=BUCKET, audit_key_secret=arn)
+    sink = open_audit(settings, s3_client=s3)
+    assert isinstance(sink, Chained) and sink.key == KEY.encode()
+    sink.write(search(1))
+    sink.write(search(2))
+    stored = [v.record for v in S3AuditLog(BUCKET, client=s3).scan()[0]]
+    assert [(r["seq"], r["chain"]) for r in stored if r] == [(1, stored[0]["chain"]), (2, stored[0]["chain"])]
+    monkeypatch.setenv("FACESEARCH_AUDIT_KEY_SECRET", arn)  # the reviewer verifies with the same secret
+    assert main(["audit", "verify", "--s3", f"s3://{BUCKET}/audit/", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["chains"] == {stored[0]["chain"]: 2}, out
+
+
+def test_a_short_secret_is_refused_at_start(s3, tmp_path):
+    from facesearch.aws.audit import read_audit_key
+
+    arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="weak", SecretString="abc")["ARN"]
+    with pytest.raises(ValueError, match="at least 32"):
+        read_audit_key(arn)

@@ -195,6 +195,17 @@ class S3AuditLog:
                 yield v.record
 
 
+def read_audit_key(secret_id: str, *, client: Any | None = None) -> bytes:
+    """The audit HMAC key from Secrets Manager (the CDK stack generates it; it never appears in the template or
+    the environment). Read once per execution environment, when the service is built."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    value = SecretsProvider(boto3_client=client).get(secret_id) if client else SecretsProvider().get(secret_id)
+    if not isinstance(value, str) or len(value) < 32:
+        raise ValueError(f"the audit key in secret {secret_id} must be a string of at least 32 characters")
+    return value.encode()
+
+
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/prefix/`` → (bucket, prefix); a bare ``s3://bucket`` means the default ``audit/`` prefix."""
     if not url.startswith("s3://") or len(url) <= 5:
@@ -203,4 +214,12 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix or "audit/"
 
 
-__all__ = ["AuditLockSettings", "S3AuditLog", "S3AuditSink", "StorageFinding", "StoredVersion", "parse_s3_url"]
+__all__ = [
+    "AuditLockSettings",
+    "S3AuditLog",
+    "S3AuditSink",
+    "StorageFinding",
+    "StoredVersion",
+    "parse_s3_url",
+    "read_audit_key",
+]

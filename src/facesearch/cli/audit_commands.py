@@ -128,14 +128,15 @@ def _verify_s3(settings: Settings, url: str, originals: list, storage: list, arg
     chains the functions sealed (one per Lambda execution environment: gaps and forgeries inside each)."""
     from facesearch.audit.sinks import LogLine
     from facesearch.audit.verify import verify
+    from facesearch.wiring import s3_audit_key
 
     chain_findings: list[str] = []
     chains: dict[str, int] = {}
-    sealed = False
-    if settings.audit_key:
-        sealed = True
+    key = s3_audit_key(settings)
+    sealed = key is not None
+    if key is not None:
         lines = [LogLine(n, v.body.decode("utf-8", errors="replace"), v.record) for n, v in enumerate(originals, 1)]
-        report = verify(lines, settings.audit_key.encode())
+        report = verify(lines, key)
         chains = report.chains
         for finding in report.findings:
             where = originals[finding.line - 1].key if finding.line else "-"
@@ -157,7 +158,7 @@ def _verify_s3(settings: Settings, url: str, originals: list, storage: list, arg
         how = (
             f"{len(chains)} chain(s) verified with the audit key"
             if sealed
-            else "Object Lock and versions checked; records not sealed (set FACESEARCH_AUDIT_KEY to check chains)"
+            else "Object Lock and versions checked; chains not checked (no FACESEARCH_AUDIT_KEY[_SECRET])"
         )
         verdict = "OK" if ok else f"{len(storage) + len(chain_findings)} finding(s)"
         print(f"{url}: {len(originals)} record(s), {how}: {verdict}", file=sys.stderr)

@@ -66,6 +66,7 @@ OUTPUT_KEYS = {
     "ResultsBucketName": "results_bucket",
     "VideoBucketName": "video_bucket",
     "AuditBucketName": "audit_bucket",
+    "AuditKeySecretArn": "audit_key_secret",
     "ApiUrl": "api_url",
     "FramesStreamName": "frames_stream",
     "ResultsStreamName": "results_stream",
