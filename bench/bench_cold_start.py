@@ -1,13 +1,15 @@
-"""Cold start of the api Lambda function as deployed — the built runtime + models layers on Lambda's Python 3.11 —
-side by side with a baseline: the same measurement of another git ref's layers and handler (default ``main``).
+"""Cold start of a Lambda function (default: api) as deployed — the built runtime + models layers on Lambda's
+Python 3.11 — side by side with a baseline: the same measurement of another git ref's layers and handler (``main``).
 
 Each run is a fresh process (a new Lambda container) that:
 
-1. imports ``functions/api/app.py`` with the layer on ``sys.path``: Powertools, the Tracer, settings, boto3 clients,
-   the service on the OpenSearch store as deployed (it connects on first use: no server needed); this is Lambda's
-   init phase, models not loaded yet;
+1. imports ``functions/<function>/app.py`` with the layer on ``sys.path``: Powertools, the Tracer, settings, boto3
+   clients, the service on the OpenSearch store as deployed (it connects on first use: no server needed); this is
+   Lambda's init phase, models not loaded yet;
 2. loads the ONNX models (``LazyEngine.get()``: MTCNN's three nets and the dlib ResNet) from the models layer;
-3. runs the first inference: DetectFaces on a 640 px one-face photo; then a second one, for reference.
+3. runs the first inference: the engine's whole analysis of a 640 px one-face photo (decode, MTCNN, alignment, the
+   ResNet descriptor: the model work of SearchFacesByImage and IndexFaces, without the store and audit calls, which
+   need the network); then a second one, for reference.
 
 Cold start = 1 + 2 + 3 (init + first invocation), wall clock and CPU time of the process. The CPU time is what an
 idle core would take; on this shared 2-core machine the wall clock carries the other helpers' load (recorded).
@@ -25,7 +27,7 @@ gain from the rest.
 The variants alternate run by run (baseline, candidate, baseline, ...) so load changes hit them alike. Lambda's
 own runtime start (bootstrap, before our code) is not included; ``python_start_ms`` is a bare interpreter start.
 
-    .venv/bin/python bench/bench_cold_start.py [--runs 7] [--baseline main]
+    .venv/bin/python bench/bench_cold_start.py [--runs 7] [--baseline main] [--function api|index_faces|search_faces]
 
 Layers: the candidate's are ``layers/build.py``'s build of this tree (rebuilt if stale); the baseline's are built
 from ``git archive <ref>`` by that ref's own ``layers/build.py`` into ``~/.cache/facesearch/bench/cold-start/``.
@@ -66,11 +68,11 @@ from PIL import Image
 image = Image.open(sys.argv[2]).convert("RGB"); image.thumbnail((640, 640))
 buffer = io.BytesIO(); image.save(buffer, "JPEG", quality=90)
 c2b, t2b = time.process_time(), time.perf_counter()  # preparing the test photo is not the function's work
-faces = app.runtime.service.detect_faces(Image={"Bytes": buffer.getvalue()})["FaceDetails"]
+faces = app.runtime.service.engine.analyze(buffer.getvalue()).faces
 c3, t3 = time.process_time(), time.perf_counter()
-app.runtime.service.detect_faces(Image={"Bytes": buffer.getvalue()})
+app.runtime.service.engine.analyze(buffer.getvalue())
 c4, t4 = time.process_time(), time.perf_counter()
-assert len(faces) == 1, faces
+assert len(faces) == 1 and faces[0].descriptor is not None, faces
 wall = {"import_ms": t1 - t0, "model_load_ms": t2 - t1, "first_inference_ms": t3 - t2b, "second_inference_ms": t4 - t3}
 wall["cold_start_ms"] = wall["import_ms"] + wall["model_load_ms"] + wall["first_inference_ms"]
 cpu = {"import_cpu_ms": c1 - c0, "model_load_cpu_ms": c2 - c1, "first_inference_cpu_ms": c3 - c2b}
@@ -92,6 +94,9 @@ KEYS = (
 )
 
 
+FUNCTIONS = ("api", "index_faces", "search_faces")  # match_frames: the video consumer, measured in bench_video
+
+
 @dataclass(frozen=True)
 class Tree:
     """A source tree with its built layers: where the handler and the layers of one side of the comparison are."""
@@ -99,6 +104,7 @@ class Tree:
     name: str
     root: Path
     layers: Path
+    function: str = "api"
 
     @property
     def runtime(self) -> Path:
@@ -110,7 +116,7 @@ class Tree:
 
     @property
     def handler(self) -> Path:
-        return self.root / "functions" / "api" / "app.py"
+        return self.root / "functions" / self.function / "app.py"
 
 
 @dataclass(frozen=True)
@@ -121,21 +127,23 @@ class Variant:
     pycache: Path | None = None  # a writable bytecode cache (not Lambda: its layers are read-only)
 
 
-def candidate_tree() -> Tree:
+def candidate_tree(function: str) -> Tree:
     spec = importlib.util.spec_from_file_location("layers_build", REPO / "layers" / "build.py")
     assert spec is not None and spec.loader is not None
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     build.ensure_layers(architecture=ARCH, strict=False)
-    return Tree("candidate", REPO, REPO / "layers" / "build")
+    return Tree("candidate", REPO, REPO / "layers" / "build", function)
 
 
-def baseline_tree(ref: str) -> Tree:
+def baseline_tree(ref: str, function: str) -> Tree:
     """``ref``'s files (``git archive``) with layers built by its own builder; cached per commit."""
     sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", ref], check=True, capture_output=True, text=True)
     commit = sha.stdout.strip()
     root = CACHE / commit[:12]
     if not (root / "layers" / "build.py").is_file():
+        for old in sorted(CACHE.glob("*"), key=lambda p: p.stat().st_mtime)[:-2]:  # ~200 MB each: keep the last two
+            shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
         archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True)
@@ -143,7 +151,7 @@ def baseline_tree(ref: str) -> Tree:
     out = root / "layers" / "build"
     build = [sys.executable, str(root / "layers" / "build.py"), "--arch", ARCH, "--out", str(out), "--no-strict"]
     subprocess.run(build, cwd=root, check=True, stdout=subprocess.DEVNULL)
-    return Tree(f"baseline ({ref} {commit[:8]})", root, out)
+    return Tree(f"baseline ({ref} {commit[:8]})", root, out, function)
 
 
 def one_run(variant: Variant, python: Path, photo: Path) -> dict[str, float]:
@@ -157,7 +165,11 @@ def one_run(variant: Variant, python: Path, photo: Path) -> dict[str, float]:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "x",
             "AWS_SECRET_ACCESS_KEY": "x",
-            "AWS_LAMBDA_FUNCTION_NAME": "facesearch-api",  # as Lambda sets it
+            "AWS_LAMBDA_FUNCTION_NAME": f"facesearch-{variant.tree.function}",  # as Lambda sets it
+            # What the S3-fed functions require (their cold start checks them; nothing is called at init).
+            "FACESEARCH_RESULTS_BUCKET": "results",
+            "FACESEARCH_IDEMPOTENCY_TABLE": "idempotency",
+            "FACESEARCH_EVENT_BUS": "events",
             "POWERTOOLS_SERVICE_NAME": "facesearch",
             "POWERTOOLS_METRICS_NAMESPACE": "facesearch",
             # As deployed: the OpenSearch store (its client connects on first use, so no server is needed here).
@@ -220,11 +232,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="fresh processes per variant (after one warm-up each)")
     parser.add_argument("--baseline", default="main", help="git ref whose layers and handler are the baseline")
+    parser.add_argument("--function", choices=FUNCTIONS, default="api")
     default_python = LAMBDA_PYTHON if LAMBDA_PYTHON.exists() else Path(sys.executable)
     parser.add_argument("--python", type=Path, default=default_python, help="the interpreter standing in for Lambda's")
     args = parser.parse_args()
     photo = FACES_DEV / "images" / "img1.jpg"
-    baseline, candidate = baseline_tree(args.baseline), candidate_tree()
+    baseline, candidate = baseline_tree(args.baseline, args.function), candidate_tree(args.function)
     prime_runtime(args.python)
     with tempfile.TemporaryDirectory(prefix="facesearch-pycache-") as pycache:
         variants = [
@@ -256,6 +269,7 @@ def main() -> None:
         }
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "function": args.function,
         "time": started.isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "python": str(args.python),
@@ -271,7 +285,7 @@ def main() -> None:
         "tracer_provider": {label: r[0]["tracer"] for label, r in runs.items()},
         "runs": runs,
     }
-    out = REPO / "bench" / "results" / f"cold-start-{started:%Y%m%dT%H%M%SZ}.json"
+    out = REPO / "bench" / "results" / f"cold-start-{args.function}-{started:%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     shown = ("cold_start_ms", "import_ms", "model_load_ms", "first_inference_ms", "cold_start_cpu_ms")
     print("| variant | " + " | ".join(shown) + " |")
