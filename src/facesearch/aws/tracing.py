@@ -1,23 +1,21 @@
 """The handlers' Powertools ``Tracer``, without the X-Ray SDK's cost where nothing is traced.
 
 Powertools' ``Tracer()`` imports ``aws_xray_sdk.core`` even when tracing is off (it asks the SDK to disable
-itself), which was the largest single import of a cold start (~0.2–0.3 s; BENCHMARKS.md, "Cold start"). Off —
-``POWERTOOLS_TRACE_DISABLED``, or outside Lambda, exactly Powertools' own rule — the Tracer here gets a provider
-that records nothing, so the SDK is never imported; the decorators work unchanged. On (Lambda with active tracing),
-it is Powertools' real X-Ray Tracer, patching only the libraries our calls go through: botocore (every AWS call)
-and requests (opensearch-py's SigV4 connection), instead of ``patch_all``'s fourteen.
+itself): ~0.2 s of CPU per cold start for nothing (BENCHMARKS.md, "Cold start"). Off — ``POWERTOOLS_TRACE_DISABLED``,
+or outside Lambda: Powertools' own rule — the Tracer here gets a provider that records nothing, so the SDK is never
+imported; the decorators work unchanged. On (Lambda with active tracing), it is Powertools' real X-Ray Tracer,
+patching only the libraries our calls go through: botocore (every AWS call) and requests (opensearch-py's SigV4
+connection), not every library ``patch_all`` knows (sqlite3, httpx, database drivers ...).
 """
 
 from __future__ import annotations
 
 import contextlib
 import numbers
-import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from aws_lambda_powertools import Tracer
-from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 # What the functions call out through: boto3 (AWS) and requests (OpenSearch with SigV4).
@@ -25,13 +23,9 @@ PATCHED_MODULES = ("botocore", "requests")
 
 
 def tracing_enabled() -> bool:
-    """Powertools' own rule (``Tracer._is_tracer_disabled``): off when ``POWERTOOLS_TRACE_DISABLED`` is true,
-    outside Lambda (no ``LAMBDA_TASK_ROOT``), or under SAM/Chalice local emulators."""
-    if resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false")):
-        return False
-    if not os.getenv("LAMBDA_TASK_ROOT"):
-        return False
-    return not (os.getenv("AWS_SAM_LOCAL") or os.getenv("AWS_CHALICE_CLI_MODE"))
+    """Powertools' own rule, asked of Powertools: off when ``POWERTOOLS_TRACE_DISABLED`` is true, outside Lambda
+    (no ``LAMBDA_TASK_ROOT``), or under the SAM/Chalice local emulators."""
+    return not Tracer._is_tracer_disabled()
 
 
 class NoTraceSegment(BaseSegment):
