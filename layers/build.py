@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -37,6 +39,10 @@ PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 # manylinux_2_27+ wheels, so the layer gets 1.16.x, which is built against the numpy 1.x ABI (with numpy 2 it
 # fails at import: "numpy.core.multiarray failed to import").
 LAMBDA_PLATFORM_PINS = ("onnxruntime<1.17", "numpy<2")
+# Not compiled to bytecode: top-level packages the functions never import (sympy and mpmath come with onnxruntime
+# for its tools; their bytecode alone would add ~50 MB) and test directories.
+NOT_COMPILED = {"sympy", "mpmath", "isympy.py"}
+NOT_COMPILED_DIRS = {"tests", "test"}
 
 
 def lambda_requirements(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
@@ -125,9 +131,38 @@ def build_runtime(architecture: str, out: Path) -> None:
             shutil.rmtree(cache)
         for stray in ("bin",):  # console scripts pip writes for the host interpreter: useless in a layer
             shutil.rmtree(target / stray, ignore_errors=True)
+        compile_bytecode(target)
         platform_pins.unlink()
         _write_manifest(Path(tmp), target, architecture)
         _replace(Path(tmp), out)
+
+
+def compile_bytecode(target: Path) -> None:
+    """Write the ``__pycache__/*.cpython-311.pyc`` of every module the functions may import.
+
+    Lambda mounts layers read-only, so Python cannot cache bytecode there: without these files every cold start
+    compiles every imported module from source again (measured: the api function's import took about twice as
+    long; BENCHMARKS.md, "Cold start"). ``unchecked-hash`` pycs are used whatever mtimes the sources get when
+    Lambda unzips the layer (a timestamp pyc whose source mtime differs is silently recompiled in memory).
+    The bytecode format is per Python minor version, so this must run on the runtime's Python (3.11).
+    """
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != PYTHON_VERSION:
+        raise SystemExit(
+            f"layers: bytecode for Lambda's python{PYTHON_VERSION} must be compiled by Python {PYTHON_VERSION}, "
+            f"this is {sys.version.split()[0]}; run layers/build.py with the project's .venv/bin/python"
+        )
+    for source in sorted(target.rglob("*.py")):
+        parts = source.relative_to(target).parts
+        if parts[0] in NOT_COMPILED or NOT_COMPILED_DIRS.intersection(parts[:-1]):
+            continue
+        py_compile.compile(
+            str(source),
+            cfile=importlib.util.cache_from_source(str(source)),
+            dfile=str(source.relative_to(target)),
+            doraise=False,
+            quiet=2,  # a few packages ship files that do not compile (py2 examples): they were never importable
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
 
 
 def build_models(out: Path) -> None:

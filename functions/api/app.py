@@ -12,7 +12,7 @@ import base64
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
@@ -20,11 +20,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facesearch.aws.protocol import RekognitionProtocol
 from facesearch.aws.runtime import cold_start
+from facesearch.aws.tracing import lambda_tracer
 from facesearch.wiring import build_processors
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = lambda_tracer()  # X-Ray where tracing is active; elsewhere a no-op that imports no X-Ray SDK
 
 runtime = cold_start(dynamodb=True)
 # Stream processors live in the video state table (FACESEARCH_STATE_TABLE), or a file under FACESEARCH_HOME.

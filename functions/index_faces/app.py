@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -24,11 +24,12 @@ from facesearch.aws.powertools import emit_outcome, object_idempotency, s3_notif
 from facesearch.aws.runtime import cold_start
 from facesearch.aws.s3 import S3ObjectRef
 from facesearch.aws.s3_events import GalleryIndexer, Outcome
+from facesearch.aws.tracing import lambda_tracer
 from facesearch.collections.service import RequestContext
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = lambda_tracer()  # X-Ray where tracing is active; elsewhere a no-op that imports no X-Ray SDK
 
 # Cold start: settings checked once (a missing variable names itself here), clients and service built once.
 runtime = cold_start("results_bucket", "idempotency_table", dynamodb=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -23,11 +23,12 @@ from facesearch.aws.powertools import emit_outcome, object_idempotency, s3_notif
 from facesearch.aws.runtime import cold_start
 from facesearch.aws.s3 import S3ObjectRef
 from facesearch.aws.s3_events import Outcome, QuerySearcher
+from facesearch.aws.tracing import lambda_tracer
 from facesearch.collections.service import RequestContext
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = lambda_tracer()  # X-Ray where tracing is active; elsewhere a no-op that imports no X-Ray SDK
 
 runtime = cold_start("results_bucket", "idempotency_table", "event_bus", events=True, dynamodb=True)
 searcher = QuerySearcher(runtime.service, runtime.s3, runtime.settings.results_bucket or "", runtime.events)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -129,3 +131,37 @@ def test_the_models_layer_holds_exactly_the_runtime_models_verified(build: Modul
     assert sorted(p.name for p in layer.iterdir()) == sorted(registry.RUNTIME_MODELS)
     for name in registry.RUNTIME_MODELS:
         assert registry.sha256_file(layer / name) == registry.ARTIFACTS[name]
+
+
+def test_the_runtime_layer_ships_hash_checked_bytecode_for_lambdas_read_only_opt(
+    build: ModuleType, tmp_path: Path
+) -> None:
+    target = tmp_path / "python"
+    for relative in ("pkg/__init__.py", "pkg/tests/test_x.py", "sympy/core.py", "mod.py", "broken.py"):
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (target / relative).write_text("VALUE = 42\n" if relative != "broken.py" else "print 'python 2'\n")
+    build.compile_bytecode(target)
+
+    def pyc(relative: str) -> Path:
+        return Path(importlib.util.cache_from_source(str(target / relative)))
+
+    assert pyc("pkg/__init__.py").is_file() and pyc("mod.py").is_file()
+    # never imported by the functions: no bytecode (sympy's alone would add ~50 MB); a py2 file is skipped quietly
+    assert not pyc("pkg/tests/test_x.py").exists() and not pyc("sympy/core.py").exists()
+    assert not pyc("broken.py").exists()
+    flags = int.from_bytes(pyc("mod.py").read_bytes()[4:8], "little")
+    assert flags == 0b01  # hash-based, unchecked: valid whatever mtime the unzipped source gets
+    # Used as shipped: a read-only layer (no new bytecode written) imports the module from it.
+    (target / "mod.py").write_text("VALUE = 'source changed after the build'\n")
+    code = "import mod; print(mod.VALUE)"
+    env = {"PYTHONPATH": str(target), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "42"
+
+
+def test_bytecode_for_lambda_is_compiled_only_by_its_python_version(
+    build: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(build, "PYTHON_VERSION", "3.99")
+    with pytest.raises(SystemExit, match=r"must be compiled by Python 3\.99"):
+        build.compile_bytecode(tmp_path)
